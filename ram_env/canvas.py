@@ -1,0 +1,110 @@
+"""The canvas generator for the translated and cluttered variants, the one implementation every env uses.
+
+A canvas is a ``S x S`` black image holding the ``h x w`` source image at an integer offset drawn
+uniformly from ``[0, S - w] x [0, S - h]``, and, for the cluttered variants, ``m`` clutter pieces:
+each a random ``q x q`` crop of another random image of the same split, pasted at a random position
+(uniform in ``[0, S - q]^2``) before the image. Pixels combine by maximum, so a piece never darkens
+the digit or another piece and the order of pasting does not change the result.
+
+Every random choice is a counter-based hash of ``(key, image index, draw number)``: integer
+arithmetic that gives the same numbers on every machine and device, in a batch or one at a time.
+The single env draws ``key`` from its ``np_random`` and the vector env from its torch generator
+for every ``train`` episode, so each episode gets a new canvas; in ``val`` and ``test`` the key is
+a constant of the split, so image ``i`` always yields the same canvas, whatever the seed and machine.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["CanvasSpec", "split_key", "random_splits", "compose", "uniform_draws"]
+
+_MASK32 = 0xFFFFFFFF
+_MULT = 0x45D9F3B  # < 2**27, so every product of a 32-bit value stays inside int64
+_GOLDEN = 0x9E3779B9
+
+# Splits whose canvases are drawn anew every episode; every other split gets fixed canvases.
+random_splits = frozenset({"train", "trainval"})
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer mixing function on int64 tensors holding values in [0, 2**32)."""
+    x = ((x >> 16) ^ x) * _MULT & _MASK32
+    x = ((x >> 16) ^ x) * _MULT & _MASK32
+    return (x >> 16) ^ x
+
+
+def split_key(split: str) -> int:
+    """The fixed canvas key of a split (used for every split not in :data:`random_splits`)."""
+    return zlib.crc32(f"ram_env/canvas/{split}".encode()) & 0x7FFFFFFF
+
+
+def uniform_draws(key: torch.Tensor, index: torch.Tensor, num_draws: int) -> torch.Tensor:
+    """``num_draws`` 32-bit hashes per episode, int64 ``(B, num_draws)``, from ``key`` and ``index`` ``(B,)``."""
+    base = _hash32((_hash32(key.to(torch.int64) & _MASK32) ^ index.to(torch.int64)) & _MASK32)
+    draw = torch.arange(num_draws, device=index.device, dtype=torch.int64) * _GOLDEN
+    return _hash32((base[:, None] + draw[None, :]) & _MASK32)
+
+
+@dataclass(frozen=True)
+class CanvasSpec:
+    """Geometry of a canvas variant: canvas side, clutter count and clutter piece side."""
+
+    canvas_size: int
+    num_clutter: int = 0
+    clutter_size: int = 8
+
+    @property
+    def num_draws(self) -> int:
+        """Hash draws per episode: 2 for the offset, 5 per clutter piece (source, crop, position)."""
+        return 2 + 5 * self.num_clutter
+
+
+def _paste_max(canvas: torch.Tensor, pieces: torch.Tensor, top: torch.Tensor, left: torch.Tensor) -> None:
+    """Paste ``pieces`` ``(B, C, p, q)`` into ``canvas`` ``(B, C, S, S)`` at ``(top, left)`` by maximum, in place."""
+    b, c, side, _ = canvas.shape
+    p, q = pieces.shape[2], pieces.shape[3]
+    device = canvas.device
+    rows = top[:, None] + torch.arange(p, device=device)
+    cols = left[:, None] + torch.arange(q, device=device)
+    chan = torch.arange(c, device=device) * side * side
+    idx = chan[None, :, None, None] + rows[:, None, :, None] * side + cols[:, None, None, :]
+    idx = idx.reshape(b, -1)
+    flat = canvas.view(b, -1)
+    flat.scatter_(1, idx, torch.maximum(flat.gather(1, idx), pieces.reshape(b, -1)))
+
+
+def compose(
+    spec: CanvasSpec,
+    gather: Callable[[torch.Tensor], torch.Tensor],
+    num_images: int,
+    index: torch.Tensor,
+    key: torch.Tensor,
+) -> torch.Tensor:
+    """Canvases for images ``index`` ``(B,)`` of a split of ``num_images``, drawn with ``key`` ``(B,)``.
+
+    ``gather(indices)`` returns those images of the split as a uint8 tensor ``(len, C, h, w)`` on the
+    device of ``index`` (the vector env indexes its device tensor; the single env its host array).
+    Returns uint8 ``(B, C, S, S)``.
+    """
+    s, q = spec.canvas_size, spec.clutter_size
+    device = index.device
+    b = index.shape[0]
+    u = uniform_draws(key, index, spec.num_draws)
+    digits = gather(index)
+    _, c, h, w = digits.shape
+    canvas = torch.zeros((b, c, s, s), dtype=torch.uint8, device=device)
+    rows_q = torch.arange(q, device=device)
+    for j in range(spec.num_clutter):
+        d = u[:, 2 + 5 * j : 7 + 5 * j]
+        source = gather((index + 1 + d[:, 0] % max(num_images - 1, 1)) % num_images)
+        rows = (d[:, 1] % (h - q + 1))[:, None] + rows_q
+        cols = (d[:, 2] % (w - q + 1))[:, None] + rows_q
+        crop = source[torch.arange(b, device=device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+        _paste_max(canvas, crop.permute(0, 3, 1, 2), d[:, 3] % (s - q + 1), d[:, 4] % (s - q + 1))
+    _paste_max(canvas, digits, u[:, 1] % (s - h + 1), u[:, 0] % (s - w + 1))
+    return canvas

@@ -1,0 +1,178 @@
+"""Validated settings of a glimpse task, shared by the single env and the vector env.
+
+Both envs take the same keyword arguments; :func:`make_config` checks them once, loads the data
+through :mod:`ram_env.data` and builds the spaces, so the two can never disagree on the contract.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from ram_env import data
+from ram_env.canvas import CanvasSpec
+from ram_env.retina import glimpse_length
+
+__all__ = ["GlimpseConfig", "make_config", "to_nchw"]
+
+
+@dataclass(frozen=True)
+class GlimpseConfig:
+    """Everything an env needs to know about its task, validated."""
+
+    images: np.ndarray  # uint8 (N, H, W) or (N, H, W, C), read-only
+    labels: np.ndarray  # int64 (N,)
+    num_classes: int
+    split: str
+    num_glimpses: int
+    glimpse_size: int
+    num_scales: int
+    initial_location: str | tuple[float, float]
+    canvas: CanvasSpec | None
+
+    @property
+    def num_images(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.images.ndim == 3 else int(self.images.shape[3])
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """``(height, width)`` of what the retina looks at: the canvas if there is one, else the image."""
+        if self.canvas is not None:
+            return self.canvas.canvas_size, self.canvas.canvas_size
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    @property
+    def glimpse_length(self) -> int:
+        return glimpse_length(self.glimpse_size, self.num_scales, self.channels)
+
+    def observation_space(self) -> spaces.Dict:
+        return spaces.Dict(
+            {
+                "glimpse": spaces.Box(0.0, 1.0, (self.glimpse_length,), np.float32),
+                "location": spaces.Box(-1.0, 1.0, (2,), np.float32),
+            }
+        )
+
+    def action_space(self) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (2 + self.num_classes,), np.float32)
+
+
+def to_nchw(images: np.ndarray) -> torch.Tensor:
+    """uint8 images ``(N, H, W)`` or ``(N, H, W, C)`` as a contiguous torch tensor ``(N, C, H, W)``."""
+    arr = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
+    # A copy when the view is read-only (the shared dataset arrays are): torch tensors are writable.
+    arr = np.ascontiguousarray(arr) if arr.flags.writeable else np.array(arr, order="C")
+    return torch.from_numpy(arr)
+
+
+def _positive_int(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _initial_location(value: object) -> str | tuple[float, float]:
+    if isinstance(value, str):
+        if value not in ("random", "center"):
+            raise ValueError(
+                f"initial_location must be 'random', 'center' or [x, y] in [-1, 1], got {value!r}"
+            )
+        return value
+    if isinstance(value, Sequence | np.ndarray) and len(value) == 2:
+        try:
+            x, y = (float(v) for v in value)
+        except (TypeError, ValueError):
+            x = y = math.nan
+        if all(math.isfinite(v) and -1.0 <= v <= 1.0 for v in (x, y)):
+            return (x, y)
+    raise ValueError(f"initial_location must be 'random', 'center' or [x, y] in [-1, 1], got {value!r}")
+
+
+def _user_data(images: object, labels: object, num_classes: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[0] == 0:
+        raise ValueError(
+            f"images must be a non-empty uint8 array (N, H, W) or (N, H, W, C), got {images.dtype} {images.shape}"
+        )
+    if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise ValueError(
+            f"labels must be non-negative integers of shape ({images.shape[0]},), got {labels.dtype} {labels.shape}"
+        )
+    n_classes = int(labels.max()) + 1 if num_classes is None else _positive_int("num_classes", num_classes, 2)
+    if labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes}), got a label {int(labels.max())}")
+    images = np.array(images, copy=True)
+    images.flags.writeable = False
+    labels = labels.astype(np.int64)
+    labels.flags.writeable = False
+    return images, labels, max(n_classes, 2)
+
+
+def make_config(
+    dataset: str = "mnist",
+    split: str = "train",
+    num_glimpses: int = 6,
+    glimpse_size: int = 8,
+    num_scales: int = 1,
+    initial_location: str | Sequence[float] = "random",
+    canvas_size: int | None = None,
+    num_clutter: int = 0,
+    clutter_size: int = 8,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    images: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    num_classes: int | None = None,
+) -> GlimpseConfig:
+    """Check the env keyword arguments and load the data. Raises ``ValueError`` on any invalid value.
+
+    ``num_classes`` applies to user data (``images``/``labels``) only; it defaults to ``max(labels) + 1``.
+    """
+    if split not in data.SPLITS:
+        raise ValueError(f"split must be one of {data.SPLITS}, got {split!r}")
+    if images is None and labels is None:
+        images, labels = data.load_split(dataset, split, data_dir=data_dir, download=download)
+        n_classes = 10  # every built-in dataset has ten classes
+    elif images is None or labels is None:
+        raise ValueError("images and labels must be given together (or neither, to load `dataset`)")
+    else:
+        images, labels, n_classes = _user_data(images, labels, num_classes)
+    num_glimpses = _positive_int("num_glimpses", num_glimpses)
+    glimpse_size = _positive_int("glimpse_size", glimpse_size)
+    num_scales = _positive_int("num_scales", num_scales)
+    num_clutter = _positive_int("num_clutter", num_clutter, 0)
+    h, w = images.shape[1], images.shape[2]
+    canvas = None
+    if canvas_size is not None:
+        canvas_size = _positive_int("canvas_size", canvas_size)
+        if canvas_size < max(h, w):
+            raise ValueError(f"canvas_size must be at least the image size {max(h, w)}, got {canvas_size}")
+        clutter_size = _positive_int("clutter_size", clutter_size)
+        if num_clutter and clutter_size > min(h, w):
+            raise ValueError(f"clutter_size must be at most the image size {min(h, w)}, got {clutter_size}")
+        canvas = CanvasSpec(canvas_size, num_clutter, clutter_size)
+    elif num_clutter:
+        raise ValueError("num_clutter > 0 needs a canvas_size (clutter is pasted on a canvas)")
+    return GlimpseConfig(
+        images=images,
+        labels=labels,
+        num_classes=n_classes,
+        split=split,
+        num_glimpses=num_glimpses,
+        glimpse_size=glimpse_size,
+        num_scales=num_scales,
+        initial_location=_initial_location(initial_location),
+        canvas=canvas,
+    )

@@ -1,0 +1,259 @@
+"""The glimpse environment: one class serves every registered id through its keyword arguments."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ram_env.canvas import compose, random_splits, split_key
+from ram_env.config import GlimpseConfig, make_config, to_nchw
+from ram_env.rendering import draw_glimpses
+from ram_env.retina import glimpse, summed_area_table
+
+__all__ = ["GlimpseEnv", "check_action"]
+
+
+def check_action(action: Any, action_dim: int) -> np.ndarray:
+    """Validate one action and return it as float32 ``(action_dim,)``; raise a clear error otherwise."""
+    if isinstance(action, torch.Tensor):
+        action = action.detach().cpu().numpy()
+    arr = np.asarray(action)
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise TypeError(
+            f"action must be a real-valued array of shape ({action_dim},) = [x, y, score_0, ...], "
+            f"got dtype {arr.dtype}"
+        )
+    if arr.shape != (action_dim,):
+        raise ValueError(
+            f"action must have shape ({action_dim},) = [x, y, score_0 ... score_{action_dim - 3}], got {arr.shape}"
+        )
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"action must be finite, got {arr.tolist()}")
+    return arr
+
+
+class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+    """
+    ## Description
+
+    Hard visual attention after Mnih et al. 2014, "Recurrent Models of Visual Attention". An image
+    (MNIST, Fashion-MNIST, or a digit on a larger canvas, with or without clutter) is never shown
+    whole: the agent sees it only through a *retina*, a few small patches of growing size around a
+    point it chooses, and is paid for naming the image's class after a fixed number of glimpses.
+
+    The retina at location ``(x, y)`` in ``[-1, 1]^2`` (``x`` over columns left to right, ``y`` over
+    rows top to bottom, ``(0, 0)`` the centre) takes ``k`` square patches of side ``g * 2**s``,
+    ``s = 0 ... k-1``, centred on pixel ``(floor((x+1)/2 * W), floor((y+1)/2 * H))``, each reduced to
+    ``g x g`` by exact block means; pixels outside the image are 0 (see :mod:`ram_env.retina`).
+
+    ## Observation Space
+
+    A `Dict`:
+
+    | key        | space                                   | meaning                                         |
+    |------------|-----------------------------------------|-------------------------------------------------|
+    | `glimpse`  | `Box(0, 1, (k*C*g*g,), float32)`        | pixel/255, in (scale, channel, row, col) order  |
+    | `location` | `Box(-1, 1, (2,), float32)`             | the (x, y) where this glimpse was taken         |
+
+    ## Action Space
+
+    `Box(-1, 1, (2 + n_classes,), float32)`: `[x, y, score_0, ..., score_{n-1}]`. The `(x, y)` part
+    is clipped to `[-1, 1]` and sets where the next glimpse is taken; on the last step the scores
+    classify the image by their argmax (ties go to the lowest class). Scores may be any finite values.
+
+    ## Rewards
+
+    `1.0` on the last step if the argmax of the scores is the image's label, else `0.0`; every other
+    step `0.0`. Rewards are Python floats.
+
+    ## Starting State
+
+    `reset` picks image `options["index"]` of the split if given, else one uniformly at random, builds
+    its canvas (translated and cluttered variants) and returns the first glimpse, taken at
+    `initial_location`: uniformly random in `[-1, 1]^2` ("random"), the centre ("center"), or a
+    given `[x, y]`. In the `train` and `trainval` splits every episode draws a new canvas; in `val`
+    and `test` image `i` always yields the same canvas, whatever the seed and machine.
+
+    ## Episode End
+
+    After `num_glimpses` steps: steps `1 ... T-1` each return the glimpse at the action's `(x, y)`,
+    step `T` classifies and ends the episode with `terminated=True`. Never truncated. A step after the
+    end (without `reset`) raises. Every `info` holds `index` (the image's index in its split); the
+    final one also `label`, `prediction` and `is_success`.
+
+    ## Arguments
+
+    ```python
+    import gymnasium as gym
+    import ram_env
+
+    env = gym.make("GlimpseMNIST-v0", split="val", num_glimpses=4, initial_location="center")
+    ```
+
+    | argument           | default    | meaning                                                            |
+    |--------------------|------------|--------------------------------------------------------------------|
+    | `dataset`          | `"mnist"`  | `"mnist"` or `"fashion-mnist"`                                     |
+    | `split`            | `"train"`  | `train` (first 55,000), `val` (last 5,000), `trainval`, `test`     |
+    | `num_glimpses`     | 6          | glimpses (= steps) per episode, `T`                                |
+    | `glimpse_size`     | 8          | side `g` of each retina patch after reduction                      |
+    | `num_scales`       | 1          | number `k` of patches, each twice the side of the previous         |
+    | `initial_location` | `"random"` | `"random"`, `"center"` or `[x, y]`                                 |
+    | `canvas_size`      | `None`     | side of the canvas the image is placed on at a random offset      |
+    | `num_clutter`      | 0          | clutter pieces pasted on the canvas (pixels combine by maximum)    |
+    | `clutter_size`     | 8          | side of each clutter piece, a crop of another image of the split   |
+    | `data_dir`         | `None`     | data root; else `$RAM_ENV_DATA`, else the per-user cache           |
+    | `download`         | `True`     | fetch missing files (checksum-verified)                            |
+    | `render_mode`      | `None`     | `"rgb_array"` or `None`                                            |
+    | `images`, `labels` | `None`     | your own data: uint8 `(N, H, W)` or `(N, H, W, C)` and int labels  |
+    | `num_classes`      | `None`     | classes of your own data (default `max(labels) + 1`)               |
+
+    ## Vectorized environment
+
+    `gym.make_vec(id, num_envs=N, device=...)` returns :class:`ram_env.vector_env.GlimpseVectorEnv`,
+    which runs the whole batch as torch tensor operations on CPU or GPU with the same retina.
+
+    ## Version History
+
+    * v0: Initial version.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
+
+    def __init__(
+        self,
+        dataset: str = "mnist",
+        split: str = "train",
+        num_glimpses: int = 6,
+        glimpse_size: int = 8,
+        num_scales: int = 1,
+        initial_location: str | Sequence[float] = "random",
+        canvas_size: int | None = None,
+        num_clutter: int = 0,
+        clutter_size: int = 8,
+        data_dir: str | os.PathLike | None = None,
+        download: bool = True,
+        render_mode: str | None = None,
+        images: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
+        self.config: GlimpseConfig = make_config(
+            dataset=dataset,
+            split=split,
+            num_glimpses=num_glimpses,
+            glimpse_size=glimpse_size,
+            num_scales=num_scales,
+            initial_location=initial_location,
+            canvas_size=canvas_size,
+            num_clutter=num_clutter,
+            clutter_size=clutter_size,
+            data_dir=data_dir,
+            download=download,
+            images=images,
+            labels=labels,
+            num_classes=num_classes,
+        )
+        self.render_mode = render_mode
+        self.observation_space = self.config.observation_space()
+        self.action_space = self.config.action_space()
+        self._index = -1
+        self._t = -1  # steps taken in this episode; -1 before the first reset
+        self._canvas: torch.Tensor | None = None
+        self._sat: torch.Tensor | None = None
+        self._locations: list[tuple[float, float]] = []
+
+    # -- helpers shared by reset and step --------------------------------------------------------
+    def _gather(self, index: torch.Tensor) -> torch.Tensor:
+        return to_nchw(self.config.images[index.numpy()])
+
+    def _build_canvas(self, index: int) -> torch.Tensor:
+        cfg = self.config
+        idx = torch.tensor([index], dtype=torch.int64)
+        if cfg.canvas is None:
+            return self._gather(idx)
+        key = int(self.np_random.integers(2**31)) if cfg.split in random_splits else split_key(cfg.split)
+        return compose(cfg.canvas, self._gather, cfg.num_images, idx, torch.tensor([key], dtype=torch.int64))
+
+    def _get_obs(self, location: np.ndarray) -> dict[str, np.ndarray]:
+        g = glimpse(
+            self._sat, torch.from_numpy(location[None]), self.config.glimpse_size, self.config.num_scales
+        )
+        self._locations.append((float(location[0]), float(location[1])))
+        return {"glimpse": g[0].numpy(), "location": location}
+
+    def _get_info(self) -> dict[str, Any]:
+        return {"index": self._index}
+
+    # -- the Gymnasium API ------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        n = self.config.num_images
+        options = options or {}
+        if "index" in options:
+            index = options["index"]
+            if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < n:
+                raise ValueError(
+                    f"options['index'] must be an integer in [0, {n}) for split {self.config.split!r}, "
+                    f"got {index!r}"
+                )
+            self._index = int(index)
+        else:
+            self._index = int(self.np_random.integers(n))
+        self._canvas = self._build_canvas(self._index)
+        self._sat = summed_area_table(self._canvas)
+        init = self.config.initial_location
+        if init == "random":
+            location = self.np_random.uniform(-1.0, 1.0, size=2).astype(np.float32)
+        elif init == "center":
+            location = np.zeros(2, dtype=np.float32)
+        else:
+            location = np.asarray(init, dtype=np.float32)
+        self._t = 0
+        self._locations = []
+        return self._get_obs(location), self._get_info()
+
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
+        if self._t < 0:
+            raise RuntimeError("step() called before reset(): call reset() to start an episode")
+        if self._t >= self.config.num_glimpses:
+            raise RuntimeError(
+                f"step() called after the episode ended (it lasts num_glimpses={self.config.num_glimpses} steps): "
+                "call reset() to start a new one"
+            )
+        act = check_action(action, self.action_space.shape[0])
+        self._t += 1
+        location = np.clip(act[:2], -1.0, 1.0)
+        obs = self._get_obs(location)
+        info = self._get_info()
+        if self._t < self.config.num_glimpses:
+            return obs, 0.0, False, False, info
+        prediction = int(np.argmax(act[2:]))
+        label = int(self.config.labels[self._index])
+        info.update(label=label, prediction=prediction, is_success=prediction == label)
+        return obs, float(prediction == label), True, False, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' to gym.make")
+            return None
+        if self._canvas is None:
+            raise RuntimeError("render() called before reset()")
+        # The final step's glimpse is not used by anyone; show the T glimpses the agent saw.
+        seen = self._locations[: self.config.num_glimpses]
+        return draw_glimpses(self._canvas[0].numpy(), seen, self.config.glimpse_size, self.config.num_scales)
