@@ -9,10 +9,10 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import ENV_IDS
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
+from conftest import ENV_IDS
 from ram_env.glimpse_env import GlimpseEnv
 
 

@@ -6,9 +6,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import ENV_IDS
 from gymnasium.vector import AutoresetMode
 
+from conftest import ENV_IDS
 from ram_env.vector_env import GlimpseVectorEnv
 
 
