@@ -38,7 +38,14 @@ def summed_area_table(images: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected a uint8 tensor (B, C, H, W), got {images.dtype} {tuple(images.shape)}")
     b, c, h, w = images.shape
     sat = torch.zeros((b, c, h + 1, w + 1), dtype=torch.int32, device=images.device)
-    sat[:, :, 1:, 1:] = images.to(torch.int32).cumsum(2, dtype=torch.int32).cumsum(3, dtype=torch.int32)
+    sat[:, :, 1:, 1:] = images
+    if images.device.type == "cpu":
+        # On CPU, a loop of whole-row additions is several times faster than cumsum along rows.
+        for i in range(2, h + 1):
+            sat[:, :, i].add_(sat[:, :, i - 1])
+    else:
+        torch.cumsum(sat, 2, out=sat)
+    torch.cumsum(sat, 3, out=sat)
     return sat
 
 
