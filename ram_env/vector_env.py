@@ -187,7 +187,7 @@ class GlimpseVectorEnv(VectorEnv):
                 f"actions must have shape ({self.num_envs}, {dim}) = one [x, y, score_0 ... "
                 f"score_{dim - 3}] per sub-env, got {tuple(act.shape)}"
             )
-        act = act.to(self.device, torch.float32)
+        act = act.detach().to(self.device, torch.float32)
         if self.check_finite and not bool(torch.isfinite(act).all()):
             raise ValueError("actions must be finite; got NaN or infinity")
         return act

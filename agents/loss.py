@@ -1,0 +1,61 @@
+"""The hybrid loss of RAM, and the routing of each of its terms to the parameters it may train.
+
+The three terms, with ``R`` the episode's reward (the same return for every step: no discounting)
+and ``b_t`` the baseline after glimpse ``t``:
+
+- cross-entropy of the classifier's logits after the last glimpse against the env's label. It
+  trains ``classifier``, ``core`` and ``glimpse_net`` (never the location policy: the locations the
+  glimpse net saw are samples, not functions of the parameters).
+- baseline MSE, ``mean_t (b_t - R)^2``. ``b_t`` reads a detached core state, so it trains
+  ``baseline`` only: the critic never shapes the representation.
+- REINFORCE, ``-mean_n sum_t log pi(l_t | h_t) * (R - b_t)``, the advantage detached, weighted by
+  ``λ = config.reinforce_weight``. By default ``pi`` reads a detached core state, so the term trains
+  ``location_policy`` only; with ``config.reinforce_into_core`` it also reaches ``core`` and
+  ``glimpse_net``. Getting this routing wrong is the known way to break RAM;
+  ``tests/test_agent_routing.py`` proves it with autograd.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from agents.networks import RAM
+from agents.rollout import EpisodeBatch
+
+__all__ = ["hybrid_loss"]
+
+
+def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
+    """``loss = cross_entropy + baseline_mse + λ * reinforce`` for a batch of episodes.
+
+    Returns scalar tensors: ``"loss"`` (to backpropagate), the unweighted terms ``"cross_entropy"``,
+    ``"baseline_mse"`` and ``"reinforce"``, and for logging (detached) ``"accuracy"`` (mean reward)
+    and ``"advantage_std"``.
+    """
+    config = model.config
+    features = episodes.features  # (N, T, H)
+    decision_states = features[:, :-1]  # the states each location l_1 ... l_{T-1} was chosen from
+    reward = episodes.reward.to(features.dtype)
+
+    logits = model.classifier(features[:, -1])
+    cross_entropy = F.cross_entropy(logits, episodes.label.to(logits.device))
+
+    baseline = model.baseline(decision_states.detach())  # (N, T-1)
+    # A sum over max(count, 1) rather than F.mse_loss, which is NaN when T = 1 leaves no decisions.
+    baseline_mse = (baseline - reward[:, None]).square().sum() / max(baseline.numel(), 1)
+
+    policy_input = decision_states if config.reinforce_into_core else decision_states.detach()
+    log_prob = model.location_policy.log_prob(policy_input, episodes.locations)  # (N, T-1)
+    advantage = (reward[:, None] - baseline).detach()
+    reinforce = -(log_prob * advantage).sum(dim=1).mean()
+
+    loss = cross_entropy + baseline_mse + config.reinforce_weight * reinforce
+    return {
+        "loss": loss,
+        "cross_entropy": cross_entropy,
+        "baseline_mse": baseline_mse,
+        "reinforce": reinforce,
+        "accuracy": reward.mean().detach(),
+        "advantage_std": advantage.std() if advantage.numel() > 1 else advantage.new_zeros(()),
+    }

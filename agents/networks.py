@@ -1,0 +1,226 @@
+"""The RAM network of Mnih et al. 2014: glimpse network, recurrent core and the three heads.
+
+``RAM`` is a per-step module: the caller (a rollout against the env, or :class:`agents.policy.RAMPolicy`)
+feeds it one observation at a time, ``state, features = ram.step(glimpse, location, state)``, and asks
+the heads for what it needs: ``ram.location_policy(features)`` (Gaussian mean and std of the next
+location), ``ram.baseline(features)`` (the critic's value) and ``ram.classifier(features)`` (class
+logits). Which loss reaches which of these parameters is decided in :mod:`agents.loss`, not here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["CORE_TYPES", "RAMConfig", "GlimpseNetwork", "Core", "LocationPolicy", "Baseline", "RAM"]
+
+CORE_TYPES = ("rnn", "lstm", "gru")
+
+
+@dataclass
+class RAMConfig:
+    """Shape of the task and hyperparameters of the agent; plain types only, so it saves as a dict."""
+
+    glimpse_size: int = 8
+    """Side ``g`` of each retina patch, in pixels after reduction."""
+    num_scales: int = 1
+    """Number ``k`` of retina patches per glimpse."""
+    channels: int = 1
+    """Image channels ``C`` (1 for MNIST, 3 for CIFAR-10)."""
+    num_classes: int = 10
+    """Classes the classifier chooses between."""
+    num_glimpses: int = 6
+    """Glimpses per episode, ``T`` (the env's episode length)."""
+    glimpse_hidden: int = 128
+    """Width of each of the glimpse network's two branches, "what" (pixels) and "where" (location)."""
+    glimpse_features: int = 256
+    """Width of the glimpse feature vector the two branches combine into."""
+    core_hidden: int = 256
+    """Units of the recurrent core."""
+    core_type: str = "rnn"
+    """Recurrent cell: "rnn" (plain ReLU RNN, as in the paper), "lstm" or "gru"."""
+    conv_glimpse: bool = False
+    """Use a small convolutional network for the "what" branch instead of a linear layer."""
+    location_std: float = 0.1
+    """Standard deviation of the Gaussian location policy, in location units ([-1, 1] spans the image)."""
+    learn_std: bool = False
+    """Learn the (state-independent) std by REINFORCE, starting from ``location_std``."""
+    tanh_mean: bool = True
+    """Squash the location mean into (-1, 1) with tanh; otherwise the mean is linear in the state."""
+    reinforce_into_core: bool = False
+    """Let the REINFORCE gradient flow into the core and glimpse network (default: location head only)."""
+    reinforce_weight: float = 1.0
+    """Weight λ of the REINFORCE term in the hybrid loss."""
+
+    def __post_init__(self) -> None:
+        for name in ("glimpse_size", "num_scales", "channels", "num_glimpses", "glimpse_hidden",
+                     "glimpse_features", "core_hidden"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {self.num_classes!r}")
+        if self.core_type not in CORE_TYPES:
+            raise ValueError(f"core_type must be one of {CORE_TYPES}, got {self.core_type!r}")
+        if not (math.isfinite(self.location_std) and self.location_std > 0):
+            raise ValueError(f"location_std must be a positive number, got {self.location_std!r}")
+        if not (math.isfinite(self.reinforce_weight) and self.reinforce_weight >= 0):
+            raise ValueError(f"reinforce_weight must be a non-negative number, got {self.reinforce_weight!r}")
+
+    @property
+    def glimpse_length(self) -> int:
+        """Length of a flattened glimpse observation, ``k * C * g * g``."""
+        return self.num_scales * self.channels * self.glimpse_size**2
+
+    @classmethod
+    def from_env(cls, env: Any, **overrides: Any) -> RAMConfig:
+        """The task shape of a glimpse env (single or vector), with any hyperparameter ``overrides``.
+
+        Reads ``glimpse_size``, ``num_scales``, ``channels``, ``num_classes`` and ``num_glimpses`` from
+        the env's ``config`` (:class:`ram_env.config.GlimpseConfig`) and checks them against its spaces.
+        """
+        task = getattr(getattr(env, "unwrapped", env), "config", None)
+        if task is None:
+            raise ValueError("env has no `config` with the task shape; build RAMConfig(...) by hand")
+        fields = {name: getattr(task, name) for name in
+                  ("glimpse_size", "num_scales", "channels", "num_classes", "num_glimpses")}
+        config = cls(**{**fields, **overrides})
+        obs_space = getattr(env, "single_observation_space", None) or env.observation_space
+        act_space = getattr(env, "single_action_space", None) or env.action_space
+        if obs_space["glimpse"].shape != (config.glimpse_length,) or act_space.shape != (2 + config.num_classes,):
+            raise ValueError(f"config {config} does not match the env's spaces {obs_space}, {act_space}")
+        return config
+
+
+class GlimpseNetwork(nn.Module):
+    """``g = ReLU(W_what · what(glimpse) + W_where · where(location))``: (N, k*C*g*g), (N, 2) -> (N, 256).
+
+    ``what`` is ``ReLU(Linear)`` of the flat glimpse or, with ``conv``, two 3x3 convolutions over the
+    glimpse viewed as an image of ``k*C`` channels (the scales stacked as channels); ``where`` is
+    ``ReLU(Linear)`` of the location.
+    """
+
+    def __init__(self, config: RAMConfig) -> None:
+        super().__init__()
+        g, planes, hidden = config.glimpse_size, config.num_scales * config.channels, config.glimpse_hidden
+        self.planes, self.size = planes, g
+        if config.conv_glimpse:
+            reduced = (g + 1) // 2  # the second convolution has stride 2
+            self.what: nn.Module = nn.Sequential(
+                nn.Unflatten(1, (planes, g, g)),
+                nn.Conv2d(planes, 32, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Flatten(), nn.Linear(64 * reduced * reduced, hidden), nn.ReLU(),
+            )
+        else:
+            self.what = nn.Sequential(nn.Linear(config.glimpse_length, hidden), nn.ReLU())
+        self.where = nn.Sequential(nn.Linear(2, hidden), nn.ReLU())
+        self.what_out = nn.Linear(hidden, config.glimpse_features)
+        self.where_out = nn.Linear(hidden, config.glimpse_features)
+
+    def forward(self, glimpse: torch.Tensor, location: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.what_out(self.what(glimpse)) + self.where_out(self.where(location)))
+
+
+class Core(nn.Module):
+    """The recurrent core: one cell step ``(features, state) -> (state, h)``.
+
+    The state is one tensor ``(N, state_size)``: ``h`` for "rnn" and "gru", ``[h, c]`` concatenated
+    for "lstm", so rollouts and :class:`~agents.policy.RAMPolicy` carry one array whatever the cell.
+    """
+
+    def __init__(self, core_type: str, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.core_type, self.hidden_size = core_type, hidden_size
+        if core_type == "rnn":
+            self.cell: nn.Module = nn.RNNCell(input_size, hidden_size, nonlinearity="relu")
+        elif core_type == "lstm":
+            self.cell = nn.LSTMCell(input_size, hidden_size)
+        elif core_type == "gru":
+            self.cell = nn.GRUCell(input_size, hidden_size)
+        else:
+            raise ValueError(f"core_type must be one of {CORE_TYPES}, got {core_type!r}")
+        self.state_size = 2 * hidden_size if core_type == "lstm" else hidden_size
+
+    def forward(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.core_type == "lstm":
+            h, c = self.cell(features, state.chunk(2, dim=1))
+            return torch.cat([h, c], dim=1), h
+        h = self.cell(features, state)
+        return h, h
+
+
+class LocationPolicy(nn.Module):
+    """Gaussian over the next location ``(x, y)``: mean from the core output, std fixed or learned."""
+
+    def __init__(self, hidden_size: int, std: float, learn_std: bool, tanh_mean: bool) -> None:
+        super().__init__()
+        self.mean = nn.Linear(hidden_size, 2)
+        self.tanh_mean = tanh_mean
+        log_std = torch.full((2,), math.log(std))
+        if learn_std:
+            self.log_std = nn.Parameter(log_std)
+        else:
+            self.register_buffer("log_std", log_std)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std of the location Gaussian, both ``(N, 2)``."""
+        mean = self.mean(features)
+        if self.tanh_mean:
+            mean = torch.tanh(mean)
+        return mean, self.log_std.exp().expand_as(mean)
+
+    def log_prob(self, features: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
+        """Log-density of ``locations`` ``(..., 2)`` (the unclipped samples), summed over x and y: ``(...)``."""
+        mean, std = self(features)
+        return torch.distributions.Normal(mean, std).log_prob(locations).sum(-1)
+
+
+class Baseline(nn.Module):
+    """The critic: the expected reward from the core output, ``(N, H) -> (N,)``."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.value = nn.Linear(hidden_size, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.value(features).squeeze(-1)
+
+
+class RAM(nn.Module):
+    """Recurrent attention model: ``glimpse_net``, ``core``, ``location_policy``, ``baseline``, ``classifier``."""
+
+    def __init__(self, config: RAMConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.glimpse_net = GlimpseNetwork(config)
+        self.core = Core(config.core_type, config.glimpse_features, config.core_hidden)
+        self.location_policy = LocationPolicy(config.core_hidden, config.location_std, config.learn_std,
+                                              config.tanh_mean)
+        self.baseline = Baseline(config.core_hidden)
+        self.classifier = nn.Linear(config.core_hidden, config.num_classes)
+
+    @property
+    def state_size(self) -> int:
+        return self.core.state_size
+
+    def initial_state(self, batch: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """Zero core state ``(batch, state_size)`` on ``device`` (default: the model's)."""
+        device = device if device is not None else self.classifier.weight.device
+        return torch.zeros(batch, self.state_size, device=device)
+
+    def step(
+        self, glimpse: torch.Tensor, location: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Take in one glimpse ``(N, k*C*g*g)`` seen at ``location`` ``(N, 2)``; return the new state and
+        the core output ``features`` ``(N, core_hidden)`` that every head reads."""
+        return self.core(self.glimpse_net(glimpse, location), state)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by component name, the units of the loss routing."""
+        return {name: list(getattr(self, name).parameters())
+                for name in ("glimpse_net", "core", "location_policy", "baseline", "classifier")}

@@ -1,0 +1,169 @@
+"""The trained RAM agent as an inference policy: saved, loaded and queried the Stable-Baselines3 way.
+
+```python
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import DummyVecEnv
+from agents.ram import RAMPolicy
+
+policy = RAMPolicy.load("ram_mnist.pt", device="cpu")
+env = DummyVecEnv([policy.make_env])          # gym.make(policy.env_id, **policy.env_kwargs)
+mean_reward, _ = evaluate_policy(policy, env, n_eval_episodes=100)   # accuracy, deterministic
+```
+
+``predict`` takes one step's observations, as a VecEnv gives them, and the recurrent state it
+returned last; the policy does not count steps. Every action carries both the next location (used
+by the env on steps ``1 ... T-1``) and the class scores of the current state (used on step ``T``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents.networks import RAM, RAMConfig
+from agents.rollout import make_action
+
+__all__ = ["RAMPolicy"]
+
+_FORMAT = "ram_policy/1"
+
+
+def _plain(value: Any, where: str = "env_kwargs") -> Any:
+    """``value`` as plain Python types (what ``torch.load(weights_only=True)`` reads), or TypeError."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"{where} must have string keys, got {list(value)}")
+        return {k: _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    raise TypeError(f"{where} must hold plain values (None, bool, int, float, str, lists, dicts) so the policy "
+                    f"file loads with weights_only=True; got {type(value).__name__}")
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class RAMPolicy:
+    """A :class:`~agents.networks.RAM` model with the env it was trained for.
+
+    :param model: the trained network (its ``config`` is saved with it).
+    :param env_id: the Gymnasium id of the env, e.g. ``"GlimpseMNIST-v0"``.
+    :param env_kwargs: keyword arguments of ``gym.make(env_id, ...)`` for the single env (not the
+        vector env's ``num_envs``, ``device`` or ``autoreset_mode``); plain values only.
+    """
+
+    def __init__(self, model: RAM, env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> None:
+        self.model = model
+        self.env_id = str(env_id)
+        self.env_kwargs: dict[str, Any] = _plain(dict(env_kwargs or {}))
+
+    @property
+    def config(self) -> RAMConfig:
+        return self.model.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.classifier.weight.device
+
+    def make_env(self, **overrides: Any) -> gym.Env:
+        """``gym.make(env_id, **env_kwargs, **overrides)``: the single env this policy acts in."""
+        return gym.make(self.env_id, **{**self.env_kwargs, **overrides})
+
+    # -- inference --------------------------------------------------------------------------------
+    def _as_tensor(self, value: Any, dtype: torch.dtype) -> torch.Tensor:
+        if isinstance(value, torch.Tensor):
+            return value.to(self.device, dtype)
+        return torch.as_tensor(np.asarray(value), dtype=dtype, device=self.device)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        observation: Mapping[str, Any],
+        state: np.ndarray | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Actions for one step, and the recurrent state to pass back next step.
+
+        :param observation: ``{"glimpse": (n, k*C*g*g), "location": (n, 2)}`` arrays or tensors, or
+            one unbatched observation ``{"glimpse": (k*C*g*g,), "location": (2,)}``.
+        :param state: what the previous call returned (``(n, state_size)``, or ``(state_size,)``
+            unbatched); ``None`` starts every row afresh.
+        :param episode_start: ``(n,)`` bools; rows marked True start from a fresh state (SB3 passes
+            True after each episode end).
+        :param deterministic: look at the policy's mean location instead of a sample.
+        :return: actions ``(n, 2 + n_classes)`` float32 in the action space, ``[x, y, scores]`` with
+            ``scores = 2 * softmax(logits) - 1``; and the new state ``(n, state_size)`` float32
+            (unbatched: ``(2 + n_classes,)`` and ``(state_size,)``).
+        """
+        glimpse = self._as_tensor(observation["glimpse"], torch.float32)
+        location = self._as_tensor(observation["location"], torch.float32)
+        single = glimpse.dim() == 1
+        if single:
+            glimpse, location = glimpse[None], location[None]
+        n, length = glimpse.shape[0], self.config.glimpse_length
+        if glimpse.shape != (n, length) or location.shape != (n, 2):
+            raise ValueError(f"observation must hold glimpse (n, {length}) and location (n, 2) (or unbatched), "
+                             f"got {tuple(glimpse.shape)} and {tuple(location.shape)}")
+        model = self.model
+        if state is None:
+            core_state = model.initial_state(n)
+        else:
+            core_state = self._as_tensor(state, torch.float32).reshape(n, model.state_size)
+        if episode_start is not None:
+            start = self._as_tensor(episode_start, torch.bool).reshape(n, 1)
+            core_state = torch.where(start, torch.zeros_like(core_state), core_state)
+        core_state, features = model.step(glimpse, location, core_state)
+        mean, std = model.location_policy(features)
+        where = mean if deterministic else mean + std * torch.randn_like(mean)
+        actions = make_action(where, model.classifier(features)).cpu().numpy()
+        new_state = core_state.cpu().numpy()
+        return (actions[0], new_state[0]) if single else (actions, new_state)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write config, weights, ``env_id`` and ``env_kwargs`` to ``path`` atomically (temp file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": _FORMAT,
+            "config": asdict(self.config),
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> RAMPolicy:
+        """Read a file written by :meth:`save` (with ``weights_only=True``) onto ``device`` ("auto": CUDA if any)."""
+        target = _resolve_device(device)
+        payload = torch.load(path, map_location=target, weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise ValueError(f"{os.fspath(path)!r} is not a RAM policy file (format {_FORMAT!r})")
+        model = RAM(RAMConfig(**payload["config"]))
+        model.load_state_dict(payload["state_dict"])
+        model.to(target).eval()
+        return cls(model, payload["env_id"], payload["env_kwargs"])

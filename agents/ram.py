@@ -1,0 +1,30 @@
+"""The RAM agent in one import: ``from agents.ram import RAM, RAMConfig, RAMPolicy, hybrid_loss, ...``.
+
+The pieces live in small modules: :mod:`agents.networks` (config, glimpse network, core, heads),
+:mod:`agents.rollout` (episodes against the vector env, evaluation), :mod:`agents.loss` (the hybrid
+loss and its routing) and :mod:`agents.policy` (save, load, SB3-style ``predict``).
+"""
+
+from __future__ import annotations
+
+from agents.loss import hybrid_loss
+from agents.networks import CORE_TYPES, RAM, Baseline, Core, GlimpseNetwork, LocationPolicy, RAMConfig
+from agents.policy import RAMPolicy
+from agents.rollout import EpisodeBatch, class_scores, evaluate, make_action, run_episodes
+
+__all__ = [
+    "CORE_TYPES",
+    "RAM",
+    "RAMConfig",
+    "GlimpseNetwork",
+    "Core",
+    "LocationPolicy",
+    "Baseline",
+    "EpisodeBatch",
+    "class_scores",
+    "make_action",
+    "run_episodes",
+    "evaluate",
+    "hybrid_loss",
+    "RAMPolicy",
+]

@@ -1,0 +1,156 @@
+"""Episodes of the RAM agent against the native vector env, for training and for evaluation.
+
+Everything the agent learns from comes through the env's ``reset``/``step``: the glimpses and
+locations in the observations, the reward of the last step and the label in the final info. The
+rollout keeps the core outputs with their autograd graph and the raw location samples, so that
+:func:`agents.loss.hybrid_loss` decides in one place which loss term reaches which parameters.
+
+Monte Carlo paths tile the batch: with ``B`` images and ``M`` samples, row ``m * B + b`` of every
+tensor is sample ``m`` of image ``b`` (``index.repeat(M)``), so ``x.view(M, B, ...)`` groups them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from agents.networks import RAM
+
+__all__ = ["EpisodeBatch", "class_scores", "make_action", "run_episodes", "evaluate"]
+
+
+@dataclass
+class EpisodeBatch:
+    """One batch of finished episodes, ``N = B * M`` rows, ``T`` glimpses each."""
+
+    features: torch.Tensor
+    """Core outputs after each glimpse, ``(N, T, core_hidden)``, with their autograd graph."""
+    locations: torch.Tensor
+    """Raw (unclipped) location samples chosen after glimpses ``1 ... T-1``, ``(N, T-1, 2)``; the env
+    saw them clipped to [-1, 1]. The location of the last action is ignored by the env and not kept."""
+    reward: torch.Tensor
+    """Reward of the last step, ``(N,)`` float32: 1 for a correct classification."""
+    label: torch.Tensor
+    """True class from the final info, ``(N,)`` int64."""
+    index: torch.Tensor
+    """Image index in the split from the info, ``(N,)`` int64."""
+    num_samples: int
+    """``M``, the Monte Carlo paths per image."""
+
+
+def class_scores(logits: torch.Tensor) -> torch.Tensor:
+    """Class scores inside the action space: ``2 * softmax(logits) - 1`` in [-1, 1], same argmax."""
+    return 2.0 * torch.softmax(logits, dim=-1) - 1.0
+
+
+def make_action(location: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The env action ``[x, y, score_0 ... score_{n-1}]`` ``(N, 2 + n)``, detached and in the action box."""
+    return torch.cat([location.clamp(-1.0, 1.0), class_scores(logits)], dim=-1).detach()
+
+
+def run_episodes(
+    model: RAM,
+    envs: Any,
+    index: torch.Tensor,
+    num_samples: int = 1,
+    deterministic: bool = False,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+) -> EpisodeBatch:
+    """Run one episode per row of a native glimpse vector env (``autoreset_mode="disabled"``).
+
+    ``index`` ``(B,)`` names the images of the env's split; each is shown ``num_samples`` times, so
+    ``B * num_samples`` must equal ``envs.num_envs``. Locations are sampled from the Gaussian policy
+    (``deterministic``: its mean). ``seed`` seeds the env's reset (initial locations, canvases);
+    ``generator`` the location noise. Gradients flow through ``features`` only when grad is enabled.
+    """
+    num_glimpses = model.config.num_glimpses
+    if int(envs.num_glimpses) != num_glimpses:
+        raise ValueError(f"the model expects {num_glimpses} glimpses per episode, the env has {envs.num_glimpses}")
+    tiled = torch.as_tensor(index, dtype=torch.int64).repeat(num_samples)
+    if tiled.shape != (envs.num_envs,):
+        raise ValueError(f"len(index) * num_samples must equal envs.num_envs = {envs.num_envs}, "
+                         f"got {tuple(torch.as_tensor(index).shape)} * {num_samples}")
+    obs, _ = envs.reset(seed=seed, options={"index": tiled})
+    n = envs.num_envs
+    device = obs["glimpse"].device
+    state = model.initial_state(n, device)
+    no_scores = torch.zeros(n, model.config.num_classes, device=device)
+    features, locations = [], []
+    info: dict[str, Any] = {}
+    reward = torch.zeros(n, device=device)
+    for t in range(num_glimpses):
+        state, h = model.step(obs["glimpse"], obs["location"], state)
+        features.append(h)
+        with torch.no_grad():
+            if t < num_glimpses - 1:  # choose where to look next; the scores are ignored
+                mean, std = model.location_policy(h)
+                if deterministic:
+                    sample = mean
+                else:
+                    sample = mean + std * torch.randn(mean.shape, device=device, generator=generator)
+                locations.append(sample)
+                action = make_action(sample, no_scores)
+            else:  # classify; the location is ignored
+                action = make_action(torch.zeros(n, 2, device=device), model.classifier(h))
+        obs, reward, _terminated, _truncated, info = envs.step(action)
+    if "label" not in info:
+        raise RuntimeError(f"the env did not end its episodes after num_glimpses={num_glimpses} steps")
+    empty = torch.zeros(n, 0, 2, device=device)
+    return EpisodeBatch(
+        features=torch.stack(features, dim=1),
+        locations=torch.stack(locations, dim=1) if locations else empty,
+        reward=reward.to(torch.float32),
+        label=info["label"],
+        index=info["index"],
+        num_samples=num_samples,
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: RAM,
+    envs: Any,
+    num_samples: int = 10,
+    num_images: int | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Error rates over the first ``num_images`` images (default: all) of the env's split.
+
+    - ``"error_deterministic"``: one episode per image with the mean locations, judged by the env
+      (its reward).
+    - ``"error_mc"``: ``num_samples`` sampled location paths per image; the class is the argmax of
+      the softmax averaged over the paths. ``envs.num_envs`` must be a multiple of ``num_samples``.
+
+    Also returns ``"num_images"``. Batches that would run past the split are padded with the last
+    image and the padding is not counted.
+    """
+    total = int(envs.num_images) if num_images is None else min(int(num_images), int(envs.num_images))
+    n = envs.num_envs
+    if num_samples < 1 or n % num_samples:
+        raise ValueError(f"envs.num_envs = {n} must be a multiple of num_samples = {num_samples}")
+    was_training = model.training
+    model.eval()
+    device = model.classifier.weight.device
+    wrong_det = torch.zeros((), dtype=torch.int64, device=device)
+    wrong_mc = torch.zeros((), dtype=torch.int64, device=device)
+    for batch, samples in ((n, 1), (n // num_samples, num_samples)):
+        for start in range(0, total, batch):
+            count = min(batch, total - start)
+            index = torch.arange(start, start + batch, device=device).clamp_(max=total - 1)
+            episodes = run_episodes(model, envs, index, samples, deterministic=samples == 1, seed=seed + start)
+            if samples == 1:
+                wrong_det += (episodes.reward[:count] < 0.5).sum().to(device)
+            else:
+                logits = model.classifier(episodes.features[:, -1])
+                probs = torch.softmax(logits, dim=-1).view(samples, batch, -1).mean(0)
+                label = episodes.label.view(samples, batch)[0]
+                wrong_mc += (probs.argmax(-1) != label.to(device))[:count].sum()
+    model.train(was_training)
+    return {
+        "error_deterministic": wrong_det.item() / total,
+        "error_mc": wrong_mc.item() / total,
+        "num_images": float(total),
+    }

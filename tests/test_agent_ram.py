@@ -1,0 +1,111 @@
+"""The RAM network's shapes, its episodes against a (fake) vector env, the loss and the evaluation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_agent_fake_envs import FakeGlimpseVectorEnv
+
+from agents.ram import CORE_TYPES, RAM, RAMConfig, evaluate, hybrid_loss, run_episodes
+
+
+def small_config(**overrides) -> RAMConfig:
+    fields = dict(glimpse_size=4, num_scales=2, channels=1, num_classes=4, num_glimpses=3)
+    return RAMConfig(**{**fields, **overrides})
+
+
+@pytest.mark.parametrize("core_type", CORE_TYPES)
+@pytest.mark.parametrize("conv_glimpse", [False, True])
+def test_step_and_head_shapes(core_type: str, conv_glimpse: bool) -> None:
+    config = small_config(core_type=core_type, conv_glimpse=conv_glimpse, glimpse_size=5, channels=3)
+    model = RAM(config)
+    n = 5
+    state = model.initial_state(n)
+    assert state.shape == (n, 512 if core_type == "lstm" else 256) and not state.any()
+    glimpse = torch.rand(n, config.glimpse_length)
+    state2, features = model.step(glimpse, torch.rand(n, 2) * 2 - 1, state)
+    assert state2.shape == state.shape and features.shape == (n, config.core_hidden)
+    mean, std = model.location_policy(features)
+    assert mean.shape == std.shape == (n, 2)
+    assert bool((mean.abs() < 1).all()) and torch.allclose(std, torch.full_like(std, 0.1))
+    assert model.baseline(features).shape == (n,)
+    assert model.classifier(features).shape == (n, config.num_classes)
+
+
+def test_config_checks_and_reads_the_env() -> None:
+    with pytest.raises(ValueError, match="core_type"):
+        RAMConfig(core_type="transformer")
+    with pytest.raises(ValueError, match="location_std"):
+        RAMConfig(location_std=0.0)
+    env = FakeGlimpseVectorEnv(num_envs=2)
+    config = RAMConfig.from_env(env, core_type="gru")
+    assert (config.glimpse_length, config.num_classes, config.num_glimpses, config.core_type) == (32, 4, 3, "gru")
+    assert config.location_std == 0.1 and not config.learn_std and not config.reinforce_into_core
+
+
+def test_untanhed_mean_is_linear() -> None:
+    model = RAM(small_config(tanh_mean=False))
+    features = torch.randn(3, 256) * 100
+    torch.testing.assert_close(model.location_policy(features)[0], model.location_policy.mean(features))
+
+
+def test_episodes_go_through_the_env() -> None:
+    torch.manual_seed(0)
+    env = FakeGlimpseVectorEnv(num_envs=6, num_glimpses=4)
+    model = RAM(RAMConfig.from_env(env, location_std=0.5))
+    index = torch.tensor([7, 2, 4])
+    episodes = run_episodes(model, env, index, num_samples=2, seed=3)
+    assert episodes.features.shape == (6, 4, 256) and episodes.locations.shape == (6, 3, 2)
+    torch.testing.assert_close(episodes.index, index.repeat(2))  # tiled: row m * B + b is image b
+    torch.testing.assert_close(episodes.label, env.labels[index.repeat(2)])
+    assert len(env.actions) == 4  # T steps: T - 1 moves, then the classification
+    for t in range(3):  # the env saw each sampled location, clipped into the box
+        torch.testing.assert_close(env.actions[t][:, :2], episodes.locations[:, t].clamp(-1, 1))
+    logits = model.classifier(episodes.features[:, -1])
+    torch.testing.assert_close(episodes.reward, (logits.argmax(1) == episodes.label).float())
+    with pytest.raises(ValueError, match="num_envs"):
+        run_episodes(model, env, index, num_samples=1)
+
+
+def test_deterministic_paths_agree_across_samples() -> None:
+    env = FakeGlimpseVectorEnv(num_envs=4, initial_location="center")
+    model = RAM(RAMConfig.from_env(env))
+    episodes = run_episodes(model, env, torch.tensor([1, 3]), num_samples=2, deterministic=True)
+    first, second = episodes.features.view(2, 2, 3, -1)
+    torch.testing.assert_close(first, second)
+
+
+@pytest.mark.parametrize("core_type", CORE_TYPES)
+@pytest.mark.parametrize("tanh_mean", [False, True])
+def test_loss_is_finite_and_backpropagates(core_type: str, tanh_mean: bool) -> None:
+    env = FakeGlimpseVectorEnv(num_envs=4)
+    model = RAM(RAMConfig.from_env(env, core_type=core_type, tanh_mean=tanh_mean, learn_std=True))
+    losses = hybrid_loss(model, run_episodes(model, env, torch.arange(2), num_samples=2))
+    assert all(bool(torch.isfinite(v)) for v in losses.values())
+    losses["loss"].backward()
+    assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in model.parameters())
+
+
+def test_one_glimpse_episodes_have_no_location_terms() -> None:
+    env = FakeGlimpseVectorEnv(num_envs=2, num_glimpses=1)
+    model = RAM(RAMConfig.from_env(env))
+    losses = hybrid_loss(model, run_episodes(model, env, torch.arange(2)))
+    assert losses["reinforce"].item() == 0.0 and losses["baseline_mse"].item() == 0.0
+    assert bool(torch.isfinite(losses["loss"]))
+
+
+@pytest.mark.parametrize("num_images", [None, 7])
+def test_evaluate_counts_errors_over_the_split(num_images: int | None) -> None:
+    """A model rigged to always answer class 2: both error rates are the share of labels that are not 2."""
+    env = FakeGlimpseVectorEnv(num_envs=4, num_images=10)
+    model = RAM(RAMConfig.from_env(env))
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.0, 0.0, 5.0, 0.0]))
+    result = evaluate(model, env, num_samples=2, num_images=num_images)
+    total = 10 if num_images is None else num_images
+    expected = float((env.labels[:total] != 2).float().mean())
+    assert result == pytest.approx({"error_deterministic": expected, "error_mc": expected, "num_images": total})
+    assert model.training  # restored
+    with pytest.raises(ValueError, match="multiple"):
+        evaluate(model, env, num_samples=3)

@@ -1,0 +1,85 @@
+"""Which loss term trains which parameters: the make-or-break of RAM, proven with autograd.
+
+Episodes come from :func:`agents.rollout.run_episodes` against a fake vector env, so the routing is
+tested on the same tensors a training step would see.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_agent_fake_envs import FakeGlimpseVectorEnv
+
+from agents.ram import RAM, RAMConfig, hybrid_loss, run_episodes
+
+GROUPS = ("glimpse_net", "core", "location_policy", "baseline", "classifier")
+
+
+def reached_groups(model: RAM, term: torch.Tensor) -> set[str]:
+    """Names of the parameter groups in which ``term`` has a non-zero gradient."""
+    groups = model.parameter_groups()
+    params = [p for name in GROUPS for p in groups[name]]
+    grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+    reached, i = set(), 0
+    for name in GROUPS:
+        for _ in groups[name]:
+            if grads[i] is not None and bool(grads[i].abs().sum() > 0):
+                reached.add(name)
+            i += 1
+    return reached
+
+
+def make_losses(core_type: str = "rnn", **overrides) -> tuple[RAM, dict[str, torch.Tensor]]:
+    torch.manual_seed(0)
+    env = FakeGlimpseVectorEnv(num_envs=8)
+    model = RAM(RAMConfig.from_env(env, core_type=core_type, core_hidden=32, glimpse_hidden=16,
+                                   glimpse_features=32, **overrides))
+    episodes = run_episodes(model, env, torch.arange(4), num_samples=2, seed=0)
+    return model, hybrid_loss(model, episodes)
+
+
+@pytest.mark.parametrize("core_type", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("learn_std", [False, True])
+def test_default_routing(core_type: str, learn_std: bool) -> None:
+    model, losses = make_losses(core_type, learn_std=learn_std)
+    assert reached_groups(model, losses["cross_entropy"]) == {"glimpse_net", "core", "classifier"}
+    assert reached_groups(model, losses["baseline_mse"]) == {"baseline"}
+    assert reached_groups(model, losses["reinforce"]) == {"location_policy"}
+    assert reached_groups(model, losses["loss"]) == set(GROUPS)
+    if learn_std:  # the learned std is trained, by REINFORCE only
+        std = model.location_policy.log_std
+        assert torch.autograd.grad(losses["reinforce"], std, retain_graph=True)[0].abs().sum() > 0
+        assert torch.autograd.grad(losses["cross_entropy"], std, allow_unused=True)[0] is None
+
+
+@pytest.mark.parametrize("conv_glimpse", [False, True])
+def test_reinforce_into_core_option(conv_glimpse: bool) -> None:
+    model, losses = make_losses(reinforce_into_core=True, conv_glimpse=conv_glimpse)
+    assert reached_groups(model, losses["reinforce"]) == {"location_policy", "core", "glimpse_net"}
+    # The option changes only the REINFORCE term.
+    assert reached_groups(model, losses["cross_entropy"]) == {"glimpse_net", "core", "classifier"}
+    assert reached_groups(model, losses["baseline_mse"]) == {"baseline"}
+
+
+def test_reinforce_weight_scales_only_reinforce() -> None:
+    _, base = make_losses(reinforce_weight=1.0)
+    _, heavy = make_losses(reinforce_weight=3.0)
+    for name in ("cross_entropy", "baseline_mse", "reinforce"):
+        torch.testing.assert_close(base[name], heavy[name])
+    expected = heavy["cross_entropy"] + heavy["baseline_mse"] + 3.0 * heavy["reinforce"]
+    torch.testing.assert_close(heavy["loss"], expected)
+
+
+def test_reinforce_matches_hand_computation() -> None:
+    """REINFORCE = -mean_n sum_t log N(l_t; mu(h_t), sigma) * (R - b_t), over the T-1 chosen locations."""
+    env = FakeGlimpseVectorEnv(num_envs=8)
+    model = RAM(RAMConfig.from_env(env, core_hidden=32, glimpse_hidden=16, glimpse_features=32))
+    episodes = run_episodes(model, env, torch.arange(4), num_samples=2, seed=0)
+    losses = hybrid_loss(model, episodes)
+    h = episodes.features[:, :-1]
+    mean, std = model.location_policy(h)
+    log_prob = (-((episodes.locations - mean) ** 2) / (2 * std**2) - std.log()
+                - 0.5 * torch.log(torch.tensor(2 * torch.pi))).sum(-1)
+    advantage = episodes.reward[:, None] - model.baseline(h)
+    torch.testing.assert_close(losses["reinforce"], -(log_prob * advantage).sum(1).mean())
+    assert episodes.locations.shape == (8, env.num_glimpses - 1, 2)
