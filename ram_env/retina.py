@@ -18,6 +18,8 @@ value whatever the scale, so the step cost does not grow with the image or the n
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 __all__ = ["summed_area_table", "glimpse", "glimpse_length", "centre_pixels"]
@@ -57,6 +59,17 @@ def centre_pixels(locations: torch.Tensor, height: int, width: int) -> tuple[tor
     return cx, cy
 
 
+@functools.lru_cache(maxsize=64)
+def _geometry(glimpse_size: int, num_scales: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Constants of a retina: block edges ``(k, g + 1)``, half patch sides ``(k,)``, block divisors."""
+    block = 2 ** torch.arange(num_scales, device=device, dtype=torch.int64)
+    # Block edges for every scale: offsets from the patch's top-left corner.
+    edges = torch.arange(glimpse_size + 1, device=device, dtype=torch.int64)[None, :] * block[:, None]
+    half = (glimpse_size * block) // 2
+    denom = (block * block * 255).to(torch.float32).view(1, 1, num_scales, 1, 1)
+    return edges, half, denom
+
+
 def glimpse(sat: torch.Tensor, locations: torch.Tensor, glimpse_size: int, num_scales: int) -> torch.Tensor:
     """Glimpses at ``locations`` ``(B, 2)`` from summed-area tables ``(B, C, H + 1, W + 1)``.
 
@@ -65,13 +78,8 @@ def glimpse(sat: torch.Tensor, locations: torch.Tensor, glimpse_size: int, num_s
     b, c, h1, w1 = sat.shape
     h, w = h1 - 1, w1 - 1
     g = glimpse_size
-    device = sat.device
     cx, cy = centre_pixels(locations, h, w)
-    steps = torch.arange(g + 1, device=device, dtype=torch.int64)
-    # Block edges for every scale: (k, g + 1) offsets from the patch's top-left corner.
-    block = 2 ** torch.arange(num_scales, device=device, dtype=torch.int64)
-    edges = steps[None, :] * block[:, None]
-    half = (g * block) // 2
+    edges, half, denom = _geometry(g, num_scales, sat.device)
     # Absolute edge coordinates (B, k, g + 1), clamped into the table: outside pixels add nothing.
     rows = (cy[:, None, None] - half[None, :, None] + edges[None]).clamp_(0, h)
     cols = (cx[:, None, None] - half[None, :, None] + edges[None]).clamp_(0, w)
@@ -81,6 +89,5 @@ def glimpse(sat: torch.Tensor, locations: torch.Tensor, glimpse_size: int, num_s
     idx = corner.reshape(b, 1, -1).expand(b, c, -1)
     s = torch.gather(flat, 2, idx).reshape(b, c, num_scales, g + 1, g + 1)
     sums = s[..., 1:, 1:] - s[..., :-1, 1:] - s[..., 1:, :-1] + s[..., :-1, :-1]
-    denom = (block * block * 255).to(torch.float32).view(1, 1, num_scales, 1, 1)
     out = sums.to(torch.float32) / denom
     return out.permute(0, 2, 1, 3, 4).reshape(b, num_scales * c * g * g)
