@@ -37,8 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per env")
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"gymnasium {gym.__version__}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, gymnasium {gym.__version__}")
     baseline = steps_per_s("CartPole-v1", args.seconds)
     print(f"{'env':32s} {'steps/s':>10s} {'/ CartPole-v1':>14s}")
     print(f"{'CartPole-v1':32s} {baseline:10,.0f} {1.0:14.3f}")
