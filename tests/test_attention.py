@@ -23,8 +23,9 @@ def test_same_place_for_every_input_has_no_diversity():
 def test_class_dependent_locations_carry_all_the_class_information():
     labels = _labels()
     # Class c looks at its own cell of the 8x8 grid at every step.
-    centre = (labels.double() + 0.5) / 8 * 2 - 1
-    locations = torch.stack([centre, torch.full_like(centre, -0.9)], dim=-1)[:, None].repeat(1, 2, 1)
+    x = ((labels % 8).double() + 0.5) / 8 * 2 - 1
+    y = ((labels // 8).double() + 0.5) / 8 * 2 - 1
+    locations = torch.stack([x, y], dim=-1)[:, None].repeat(1, 2, 1)
     for row in policy_diversity(locations, labels, 10):
         assert abs(row["mutual_information_bits"] - math.log2(10)) < 1e-9
         assert row["mean_pairwise_distance"] > 0.5
