@@ -48,6 +48,7 @@ ENV_IDS: dict[str, dict[str, object]] = {
         "num_scales": 1,
         "num_glimpses": 6,
     },
+    "GlimpseCIFAR10-v0": {"dataset": "cifar10", "glimpse_size": 8, "num_scales": 1, "num_glimpses": 6},
 }
 
 for _id, _kwargs in ENV_IDS.items():

