@@ -45,7 +45,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ## Description
 
     Hard visual attention after Mnih et al. 2014, "Recurrent Models of Visual Attention". An image
-    (MNIST, Fashion-MNIST, or a digit on a larger canvas, with or without clutter) is never shown
+    (MNIST, Fashion-MNIST, CIFAR-10, or a digit on a larger canvas, with or without clutter) is never shown
     whole: the agent sees it only through a *retina*, a few small patches of growing size around a
     point it chooses, and is paid for naming the image's class after a fixed number of glimpses.
 
@@ -100,8 +100,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     | argument           | default    | meaning                                                            |
     |--------------------|------------|--------------------------------------------------------------------|
-    | `dataset`          | `"mnist"`  | `"mnist"` or `"fashion-mnist"`                                     |
-    | `split`            | `"train"`  | `train` (first 55,000), `val` (last 5,000), `trainval`, `test`     |
+    | `dataset`          | `"mnist"`  | `"mnist"`, `"fashion-mnist"` or `"cifar10"` (32x32 RGB)              |
+    | `split`            | `"train"`  | `train`, `val` (last 5,000 training images), `trainval`, `test`     |
     | `num_glimpses`     | 6          | glimpses (= steps) per episode, `T`                                |
     | `glimpse_size`     | 8          | side `g` of each retina patch after reduction                      |
     | `num_scales`       | 1          | number `k` of patches, each twice the side of the previous         |
