@@ -12,7 +12,8 @@ and ``b_t`` the baseline after glimpse ``t``:
   ``λ = config.reinforce_weight``. By default ``pi`` reads a detached core state, so the term trains
   ``location_policy`` only; with ``config.reinforce_into_core`` it also reaches ``core`` and
   ``glimpse_net``. Getting this routing wrong is the known way to break RAM;
-  ``tests/test_agent_routing.py`` proves it with autograd.
+  ``tests/test_agent_routing.py`` proves it with autograd. With ``config.random_locations`` (the
+  random-glimpse control) the locations are not the policy's and the term is zero.
 """
 
 from __future__ import annotations
@@ -45,10 +46,13 @@ def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
     # A sum over max(count, 1) rather than F.mse_loss, which is NaN when T = 1 leaves no decisions.
     baseline_mse = (baseline - reward[:, None]).square().sum() / max(baseline.numel(), 1)
 
-    policy_input = decision_states if config.reinforce_into_core else decision_states.detach()
-    log_prob = model.location_policy.log_prob(policy_input, episodes.locations)  # (N, T-1)
     advantage = (reward[:, None] - baseline).detach()
-    reinforce = -(log_prob * advantage).sum(dim=1).mean()
+    if config.random_locations:  # the locations were not the policy's: nothing for REINFORCE to learn
+        reinforce = baseline.new_zeros(())
+    else:
+        policy_input = decision_states if config.reinforce_into_core else decision_states.detach()
+        log_prob = model.location_policy.log_prob(policy_input, episodes.locations)  # (N, T-1)
+        reinforce = -(log_prob * advantage).sum(dim=1).mean()
 
     loss = cross_entropy + baseline_mse + config.reinforce_weight * reinforce
     return {

@@ -55,6 +55,9 @@ class RAMConfig:
     """Let the REINFORCE gradient flow into the core and glimpse network (default: location head only)."""
     reinforce_weight: float = 1.0
     """Weight λ of the REINFORCE term in the hybrid loss."""
+    random_locations: bool = False
+    """The control of the paper: glimpse at uniformly random locations instead of the policy's (training
+    and evaluation alike); the location policy then gets no gradient and is unused."""
 
     def __post_init__(self) -> None:
         for name in ("glimpse_size", "num_scales", "channels", "num_glimpses", "glimpse_hidden",
@@ -219,6 +222,19 @@ class RAM(nn.Module):
         """Take in one glimpse ``(N, k*C*g*g)`` seen at ``location`` ``(N, 2)``; return the new state and
         the core output ``features`` ``(N, core_hidden)`` that every head reads."""
         return self.core(self.glimpse_net(glimpse, location), state)
+
+    def next_location(
+        self, features: torch.Tensor, deterministic: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Where to look next, ``(N, 2)``: a sample of the location policy (its mean if ``deterministic``),
+        or uniform in ``[-1, 1]^2`` with ``config.random_locations``. Unclipped; the env clips."""
+        shape, device = (features.shape[0], 2), features.device
+        if self.config.random_locations:
+            return torch.rand(shape, device=device, generator=generator) * 2.0 - 1.0
+        mean, std = self.location_policy(features)
+        if deterministic:
+            return mean
+        return mean + std * torch.randn(shape, device=device, generator=generator)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by component name, the units of the loss routing."""

@@ -86,11 +86,7 @@ def run_episodes(
         features.append(h)
         with torch.no_grad():
             if t < num_glimpses - 1:  # choose where to look next; the scores are ignored
-                mean, std = model.location_policy(h)
-                if deterministic:
-                    sample = mean
-                else:
-                    sample = mean + std * torch.randn(mean.shape, device=device, generator=generator)
+                sample = model.next_location(h, deterministic, generator)
                 locations.append(sample)
                 action = make_action(sample, no_scores)
             else:  # classify; the location is ignored

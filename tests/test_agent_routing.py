@@ -83,3 +83,15 @@ def test_reinforce_matches_hand_computation() -> None:
     advantage = episodes.reward[:, None] - model.baseline(h)
     torch.testing.assert_close(losses["reinforce"], -(log_prob * advantage).sum(1).mean())
     assert episodes.locations.shape == (8, env.num_glimpses - 1, 2)
+
+
+def test_random_location_control_trains_no_location_policy_and_looks_uniformly():
+    model, losses = make_losses(random_locations=True)
+    assert float(losses["reinforce"]) == 0.0
+    assert reached_groups(model, losses["loss"]) == {"glimpse_net", "core", "baseline", "classifier"}
+    env = FakeGlimpseVectorEnv(num_envs=400)
+    episodes = run_episodes(model, env, torch.arange(400) % 10, seed=0, deterministic=True)
+    locations = episodes.locations.reshape(-1, 2)
+    # Uniform on [-1, 1]^2 even in deterministic mode: mean ~0, std ~1/sqrt(3), both ends reached.
+    assert locations.abs().max() <= 1.0 and locations.mean(0).abs().max() < 0.1
+    assert (locations.std(0) - 3**-0.5).abs().max() < 0.05
