@@ -18,7 +18,6 @@ by the env on steps ``1 ... T-1``) and the class scores of the current state (us
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 
 from agents.networks import RAM, RAMConfig
 from agents.rollout import make_action
+from ram_env.atomic import atomic_path
 
 __all__ = ["RAMPolicy"]
 
@@ -138,7 +138,6 @@ class RAMPolicy:
     def save(self, path: str | os.PathLike) -> None:
         """Write config, weights, ``env_id`` and ``env_kwargs`` to ``path`` atomically (temp file, then rename)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format": _FORMAT,
             "config": asdict(self.config),
@@ -146,14 +145,8 @@ class RAMPolicy:
             "env_id": self.env_id,
             "env_kwargs": self.env_kwargs,
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save(payload, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> RAMPolicy:

@@ -8,18 +8,16 @@ checked against its published digest before it is moved into place.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
-import os
 import pathlib
 import shutil
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Callable
 from typing import BinaryIO
 
+from ram_env.atomic import atomic_path
 from ram_env.errors import ChecksumError
 
 __all__ = [
@@ -35,10 +33,6 @@ __all__ = [
 
 DOWNLOAD_TIMEOUT = 60.0
 """Seconds a mirror may stay silent (connect or read) before it is given up."""
-
-FILE_MODE = 0o644
-"""Permissions of every installed file (``mkstemp`` creates its temporary file 0600)."""
-
 
 # ------------------------------------------------------------------------------------------- checksums
 def md5(content: bytes) -> str:
@@ -73,21 +67,13 @@ def install(
     """Write ``folder/name`` atomically: ``write`` fills a temporary file there, ``check`` vets it, rename.
 
     The temporary file is removed on any failure, so ``folder`` only ever gains complete, checked files,
-    each readable by everyone (mode :data:`FILE_MODE`).
+    each readable by everyone (see :mod:`ram_env.atomic`).
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(pathlib.Path(folder) / name) as tmp:
+        with open(tmp, "wb") as out:
             write(out)
         if check is not None:
-            check(pathlib.Path(tmp))
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, folder / name)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+            check(tmp)
 
 
 # ------------------------------------------------------------------------------------------- downloading

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import tempfile
 
 import cv2
 import gymnasium as gym
 import numpy as np
 
 import ram_env
+from ram_env.atomic import atomic_path
 
 
 def spiral_episode(env_id: str, index: int, side: int) -> np.ndarray:
@@ -49,15 +48,11 @@ def main() -> None:
     ids = [args.env_id] if args.env_id else list(ram_env.ENV_IDS)
     rows = [np.concatenate([spiral_episode(i, e, args.side) for e in range(args.episodes)], axis=1) for i in ids]
     grid = np.concatenate(rows, axis=0) if args.episodes > 1 else np.concatenate(rows, axis=1)
-    folder = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(fd)
-    if not cv2.imwrite(tmp, grid[:, :, ::-1]):
-        os.unlink(tmp)
-        raise OSError(f"could not write {args.out}")
-    os.chmod(tmp, 0o644)  # mkstemp creates the file private; a figure is meant to be read
-    os.replace(tmp, args.out)
+    ok, png = cv2.imencode(".png", grid[:, :, ::-1])
+    if not ok:
+        raise OSError(f"could not encode {args.out} as PNG")
+    with atomic_path(args.out) as tmp:
+        tmp.write_bytes(png.tobytes())
     print(f"wrote {args.out} ({grid.shape[1]}x{grid.shape[0]})")
 
 
