@@ -7,8 +7,6 @@ It shares :mod:`ram_env.config` (kwargs, spaces, data), :mod:`ram_env.canvas` an
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -41,7 +39,10 @@ class GlimpseVectorEnv(VectorEnv):
     obs, reward, terminated, truncated, info = envs.step(actions)   # actions: (4096, 12)
     ```
 
-    Takes every keyword argument of :class:`~ram_env.glimpse_env.GlimpseEnv`, plus:
+    Takes every keyword argument of :class:`~ram_env.glimpse_env.GlimpseEnv` (``dataset``, ``split``,
+    ``num_glimpses``, ``glimpse_size``, ``num_scales``, ``initial_location``, ``canvas_size``,
+    ``num_clutter``, ``clutter_size``, ``data_dir``, ``download``, ``render_mode``, ``images``,
+    ``labels``, ``num_classes``), plus:
 
     - ``device``: where images, canvases and every returned tensor live ("cpu", "cuda", a
       ``torch.device``). Images are copied there once, as uint8.
@@ -70,21 +71,8 @@ class GlimpseVectorEnv(VectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         check_finite: bool | None = None,
-        dataset: str = "mnist",
-        split: str = "train",
-        num_glimpses: int = 6,
-        glimpse_size: int = 8,
-        num_scales: int = 1,
-        initial_location: str | Sequence[float] = "random",
-        canvas_size: int | None = None,
-        num_clutter: int = 0,
-        clutter_size: int = 8,
-        data_dir: str | os.PathLike | None = None,
-        download: bool = True,
         render_mode: str | None = None,
-        images: np.ndarray | None = None,
-        labels: np.ndarray | None = None,
-        num_classes: int | None = None,
+        **kwargs: Any,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
@@ -109,22 +97,7 @@ class GlimpseVectorEnv(VectorEnv):
             raise ValueError(
                 f"device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}"
             ) from err
-        self.config: GlimpseConfig = make_config(
-            dataset=dataset,
-            split=split,
-            num_glimpses=num_glimpses,
-            glimpse_size=glimpse_size,
-            num_scales=num_scales,
-            initial_location=initial_location,
-            canvas_size=canvas_size,
-            num_clutter=num_clutter,
-            clutter_size=clutter_size,
-            data_dir=data_dir,
-            download=download,
-            images=images,
-            labels=labels,
-            num_classes=num_classes,
-        )
+        self.config: GlimpseConfig = make_config(**kwargs)  # GlimpseEnv's arguments, checked once for both
         cfg = self.config
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
