@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from agents.networks import RAM
-from agents.rollout import EpisodeBatch
+from agents.rollout import EpisodeBatch, run_episodes
 
-__all__ = ["hybrid_loss"]
+__all__ = ["EpisodeObjective", "hybrid_loss"]
 
 
 def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
@@ -63,3 +63,27 @@ def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
         "accuracy": reward.mean().detach(),
         "advantage_std": advantage.std() if advantage.numel() > 1 else advantage.new_zeros(()),
     }
+
+
+class EpisodeObjective(torch.nn.Module):
+    """One training step's forward pass as a module: run a batch of episodes, return the hybrid loss terms.
+
+    Wrapping the episodes and the loss in ``forward`` is what lets ``DistributedDataParallel`` see the
+    whole computation (it synchronises gradients for what runs inside its ``forward``); in one process
+    it is just ``hybrid_loss(model, run_episodes(model, ...))``.
+    """
+
+    def __init__(self, model: RAM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        envs: object,
+        index: torch.Tensor,
+        num_samples: int,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        return hybrid_loss(self.model, run_episodes(self.model, envs, index, num_samples, seed=seed,
+                                                    generator=generator))

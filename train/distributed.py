@@ -1,0 +1,93 @@
+"""Multi-process training with ``torchrun``: process group, rank roles, batch shards, metric reduction.
+
+The engine is PyTorch's own: ``torch.distributed`` started by ``torchrun`` (which sets ``RANK``,
+``LOCAL_RANK``, ``WORLD_SIZE`` and the rendezvous) and ``DistributedDataParallel`` for the
+gradients; this module is the thin glue a training script needs around it. Without ``torchrun``
+(``WORLD_SIZE`` unset or 1) everything here is a no-op and the script runs as one process.
+
+- gloo on CPU, nccl on CUDA; each process drives the GPU ``LOCAL_RANK`` of its machine.
+- Every rank draws the same epoch permutation and takes its own slice of each global batch
+  (:meth:`Distributed.shard`), and seeds its env and location noise with its own stream
+  (:meth:`Distributed.seed`), so ranks see different images and different paths.
+- Metrics are averaged over ranks (:meth:`Distributed.mean`); only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["Distributed", "setup"]
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """Where this process stands in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one process that logs, checkpoints and draws figures."""
+        return self.rank == 0
+
+    def shard(self, batch: torch.Tensor) -> torch.Tensor:
+        """This rank's contiguous slice of a global batch whose length is a multiple of ``world_size``."""
+        per_rank = batch.shape[0] // self.world_size
+        return batch[self.rank * per_rank : (self.rank + 1) * per_rank]
+
+    def seed(self, base: int) -> int:
+        """A seed of this rank's own stream, derived from a seed shared by every rank."""
+        return base * self.world_size + self.rank
+
+    def mean(self, values: dict[str, float], device: torch.device) -> dict[str, float]:
+        """Average scalars over all ranks (identity for one process)."""
+        if not self.enabled or not values:
+            return values
+        keys = sorted(values)
+        tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return {k: v / self.world_size for k, v in zip(keys, tensor.tolist())}
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def wrap(self, module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        """``DistributedDataParallel(module)`` when distributed, else the module itself."""
+        if not self.enabled:
+            return module
+        ids = [device.index] if device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    def close(self) -> None:
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def setup(device: str) -> tuple[Distributed, torch.device]:
+    """Join the ``torchrun`` job if there is one; return the rank roles and this process's device.
+
+    ``device`` is the script's ``--device``: "auto" picks CUDA when available. Under torchrun each
+    process takes GPU ``LOCAL_RANK`` (nccl); on CPU the processes use gloo.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    wanted = "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
+    if world_size <= 1:
+        return Distributed(), torch.device(wanted)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    target = torch.device(wanted)
+    if target.type == "cuda":
+        target = torch.device("cuda", local_rank)
+        torch.cuda.set_device(target)
+    dist.init_process_group(backend="nccl" if target.type == "cuda" else "gloo")
+    return Distributed(rank=rank, world_size=world_size, local_rank=local_rank), target
