@@ -132,12 +132,12 @@ def evaluate(
     device = model.classifier.weight.device
     wrong_det = torch.zeros((), dtype=torch.int64, device=device)
     wrong_mc = torch.zeros((), dtype=torch.int64, device=device)
-    for batch, samples in ((n, 1), (n // num_samples, num_samples)):
+    for deterministic, batch, samples in ((True, n, 1), (False, n // num_samples, num_samples)):
         for start in range(0, total, batch):
             count = min(batch, total - start)
             index = torch.arange(start, start + batch, device=device).clamp_(max=total - 1)
-            episodes = run_episodes(model, envs, index, samples, deterministic=samples == 1, seed=seed + start)
-            if samples == 1:
+            episodes = run_episodes(model, envs, index, samples, deterministic=deterministic, seed=seed + start)
+            if deterministic:
                 wrong_det += (episodes.reward[:count] < 0.5).sum().to(device)
             else:
                 logits = model.classifier(episodes.features[:, -1])

@@ -94,15 +94,15 @@ def test_one_glimpse_episodes_have_no_location_terms() -> None:
     assert bool(torch.isfinite(losses["loss"]))
 
 
-@pytest.mark.parametrize("num_images", [None, 7])
-def test_evaluate_counts_errors_over_the_split(num_images: int | None) -> None:
+@pytest.mark.parametrize("num_images,num_samples", [(None, 2), (7, 2), (None, 1)])
+def test_evaluate_counts_errors_over_the_split(num_images: int | None, num_samples: int) -> None:
     """A model rigged to always answer class 2: both error rates are the share of labels that are not 2."""
     env = FakeGlimpseVectorEnv(num_envs=4, num_images=10)
     model = RAM(RAMConfig.from_env(env))
     with torch.no_grad():
         model.classifier.weight.zero_()
         model.classifier.bias.copy_(torch.tensor([0.0, 0.0, 5.0, 0.0]))
-    result = evaluate(model, env, num_samples=2, num_images=num_images)
+    result = evaluate(model, env, num_samples=num_samples, num_images=num_images)
     total = 10 if num_images is None else num_images
     expected = float((env.labels[:total] != 2).float().mean())
     assert result == pytest.approx({"error_deterministic": expected, "error_mc": expected, "num_images": total})
