@@ -121,7 +121,8 @@ def evaluate(
       the softmax averaged over the paths. ``envs.num_envs`` must be a multiple of ``num_samples``.
 
     Also returns ``"num_images"``. Batches that would run past the split are padded with the last
-    image and the padding is not counted.
+    image and the padding is not counted. Everything random (initial locations, canvases, the MC
+    paths) is drawn from ``seed``, so the same model gives the same figures in any process.
     """
     total = int(envs.num_images) if num_images is None else min(int(num_images), int(envs.num_images))
     n = envs.num_envs
@@ -136,7 +137,9 @@ def evaluate(
         for start in range(0, total, batch):
             count = min(batch, total - start)
             index = torch.arange(start, start + batch, device=device).clamp_(max=total - 1)
-            episodes = run_episodes(model, envs, index, samples, deterministic=deterministic, seed=seed + start)
+            noise = torch.Generator(device=device).manual_seed(seed + start)  # MC paths repeat, whatever ran before
+            episodes = run_episodes(model, envs, index, samples, deterministic=deterministic, seed=seed + start,
+                                    generator=noise)
             if deterministic:
                 wrong_det += (episodes.reward[:count] < 0.5).sum().to(device)
             else:

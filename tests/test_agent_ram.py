@@ -109,3 +109,12 @@ def test_evaluate_counts_errors_over_the_split(num_images: int | None, num_sampl
     assert model.training  # restored
     with pytest.raises(ValueError, match="multiple"):
         evaluate(model, env, num_samples=3)
+
+
+def test_evaluate_repeats_whatever_the_global_rng() -> None:
+    env = FakeGlimpseVectorEnv(num_envs=4, num_images=10)
+    model = RAM(RAMConfig.from_env(env, location_std=0.5))
+    torch.manual_seed(1)
+    first = evaluate(model, env, num_samples=2)
+    torch.manual_seed(2)
+    assert evaluate(model, env, num_samples=2) == first
