@@ -111,10 +111,20 @@ def test_evaluate_counts_errors_over_the_split(num_images: int | None, num_sampl
         evaluate(model, env, num_samples=3)
 
 
-def test_evaluate_repeats_whatever_the_global_rng() -> None:
+def test_evaluate_draws_its_mc_paths_from_its_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MC paths come from generators seeded by ``seed``, never the global RNG (figures must repeat)."""
+    import agents.rollout as rollout
+
+    seen = []
+    real = rollout.run_episodes
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs.get("deterministic"), kwargs.get("generator")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rollout, "run_episodes", spy)
     env = FakeGlimpseVectorEnv(num_envs=4, num_images=10)
-    model = RAM(RAMConfig.from_env(env, location_std=0.5))
-    torch.manual_seed(1)
-    first = evaluate(model, env, num_samples=2)
-    torch.manual_seed(2)
-    assert evaluate(model, env, num_samples=2) == first
+    rollout.evaluate(RAM(RAMConfig.from_env(env)), env, num_samples=2, seed=7)
+    sampled = [g for deterministic, g in seen if not deterministic]
+    assert sampled and all(g is not None for g in sampled)
+    assert [g.initial_seed() for g in sampled] == [7 + 2 * k for k in range(len(sampled))]
