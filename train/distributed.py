@@ -30,6 +30,8 @@ class Distributed:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    """Where this process computes, and where collectives keep their tensors (nccl needs CUDA ones)."""
 
     @property
     def enabled(self) -> bool:
@@ -49,24 +51,50 @@ class Distributed:
         """A seed of this rank's own stream, derived from a seed shared by every rank."""
         return base * self.world_size + self.rank
 
-    def mean(self, values: dict[str, float], device: torch.device) -> dict[str, float]:
+    def mean(self, values: dict[str, float]) -> dict[str, float]:
         """Average scalars over all ranks (identity for one process)."""
         if not self.enabled or not values:
             return values
         keys = sorted(values)
-        tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
+        tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return {k: v / self.world_size for k, v in zip(keys, tensor.tolist())}
+
+    def broadcast(self, value: object) -> object:
+        """Rank 0's ``value`` on every rank (a picklable Python object; identity for one process)."""
+        if not self.enabled:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def all_true(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on every rank, so that all ranks take the same branch."""
+        if not self.enabled:
+            return flag
+        tensor = torch.tensor([0 if flag else 1], dtype=torch.int64, device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)  # gloo and nccl both reduce int64 sums
+        return int(tensor.item()) == 0
+
+    def check_in_sync(self, module: torch.nn.Module) -> None:
+        """Raise if the replicas' parameters differ across ranks (they never should under DDP)."""
+        if not self.enabled:
+            return
+        local = torch.stack([p.detach().double().sum() for p in module.parameters()])
+        gathered = [torch.zeros_like(local) for _ in range(self.world_size)]
+        dist.all_gather(gathered, local)
+        if not all(torch.equal(gathered[0], g) for g in gathered):
+            raise RuntimeError("the ranks' parameters differ: the replicas are out of sync")
 
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
 
-    def wrap(self, module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """``DistributedDataParallel(module)`` when distributed, else the module itself."""
         if not self.enabled:
             return module
-        ids = [device.index] if device.type == "cuda" else None
+        ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
     def close(self) -> None:
@@ -83,11 +111,11 @@ def setup(device: str) -> tuple[Distributed, torch.device]:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     wanted = "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
     if world_size <= 1:
-        return Distributed(), torch.device(wanted)
+        return Distributed(device=torch.device(wanted)), torch.device(wanted)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     target = torch.device(wanted)
     if target.type == "cuda":
         target = torch.device("cuda", local_rank)
         torch.cuda.set_device(target)
     dist.init_process_group(backend="nccl" if target.type == "cuda" else "gloo")
-    return Distributed(rank=rank, world_size=world_size, local_rank=local_rank), target
+    return Distributed(rank=rank, world_size=world_size, local_rank=local_rank, device=target), target

@@ -1,0 +1,170 @@
+"""The training script as a user runs it: a subprocess on real MNIST with a tiny budget.
+
+Checks the artefacts of a run, ``--help``, the NaN stop, seeded repeatability, resuming after a
+``kill -9`` and that ``train/evaluate.py`` reproduces the run's test figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents.ram import RAMPolicy
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "train" / "ram_agent.py"
+EVALUATE = ROOT / "train" / "evaluate.py"
+
+# Six steps of 8 images x 2 paths, two validations on 100 val images, a test on 200 images.
+TINY = ["--max-steps", "6", "--batch-size", "8", "--num-samples", "2", "--val-every", "3", "--val-images", "100",
+        "--val-samples", "2", "--test-images", "200", "--test-samples", "2", "--checkpoint-every", "2",
+        "--log-every", "1", "--threads", "1", "--device", "cpu", "--seed", "3"]
+
+
+def run_script(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=os.environ.copy(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    proc = run_script(SCRIPT, *TINY, "--output-dir", out, "--name", "tiny")
+    assert proc.returncode == 0, proc.stderr
+    return out / "tiny"
+
+
+def load_train_module(name: str):
+    sys.path.insert(0, str(ROOT / "train"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "train"))
+
+
+def test_run_writes_every_artefact(tiny_run: Path) -> None:
+    for name in ("progress.csv", "latest.pt", "best.pt", "latest_state.pt", "glimpses.png", "episode.gif",
+                 "test_results.json"):
+        assert (tiny_run / name).stat().st_size > 0, name
+    assert list(tiny_run.glob("events.out.tfevents.*")), "no TensorBoard log"
+    assert not list(tiny_run.glob(".*tmp*")), "a temporary file was left behind"
+    assert (tiny_run / "glimpses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tiny_run / "episode.gif").read_bytes()[:6] == b"GIF89a"
+
+    rows = read_csv(tiny_run / "progress.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    for column in ("losses/cross_entropy", "losses/baseline_mse", "losses/reinforce", "charts/train_accuracy",
+                   "charts/learning_rate", "charts/samples_per_s"):
+        assert all(r[column] != "" for r in rows), column
+    assert [r["charts/val_error"] != "" for r in rows] == [False, False, True, False, False, True]
+
+    policy = RAMPolicy.load(tiny_run / "best.pt", device="cpu")
+    assert policy.env_id == "GlimpseMNIST-v0" and policy.config.num_glimpses == 6
+    state = torch.load(tiny_run / "latest_state.pt", weights_only=True)
+    assert state["step"] == 6
+
+    results = json.loads((tiny_run / "test_results.json").read_text())
+    assert results["test_images"] == 200 and results["steps"] == 6
+    assert 0 <= results["test_error_deterministic"] <= 1 and 0 <= results["test_error_mc"] <= 1
+    for key in ("command", "wall_clock_s", "hardware", "torch", "best_val_error"):
+        assert key in results
+
+
+def test_help_lists_every_field_with_its_docstring() -> None:
+    proc = run_script(SCRIPT, "--help")
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    module, cli = load_train_module("ram_agent"), load_train_module("cli")
+    docs = cli.field_docs(module.Args)
+    for field in dataclasses.fields(module.Args):
+        assert "--" + field.name.replace("_", "-") in text, field.name
+        assert " ".join(docs[field.name].split()[:6]) in text, field.name
+
+
+def test_presets_fill_only_what_is_not_given() -> None:
+    module = load_train_module("ram_agent")
+    args = module.resolve_args(["--preset", "mnist-2g", "--learning-rate", "0.5", "--env-kwargs", '{"num_scales": 2}'])
+    assert args.env_kwargs == {"num_glimpses": 2, "num_scales": 2}
+    assert args.learning_rate == 0.5 and args.epochs == module.PRESETS["mnist-2g"]["epochs"]
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path: Path) -> None:
+    proc = run_script(SCRIPT, *TINY, "--debug-nan-step", "3", "--output-dir", tmp_path, "--name", "nan")
+    assert proc.returncode != 0
+    assert "not finite at step 3" in proc.stderr and "cross_entropy=" in proc.stderr, proc.stderr
+    assert not (tmp_path / "nan" / "test_results.json").exists()
+
+
+def test_seeded_runs_repeat(tiny_run: Path, tmp_path: Path) -> None:
+    proc = run_script(SCRIPT, *TINY, "--output-dir", tmp_path, "--name", "again")
+    assert proc.returncode == 0, proc.stderr
+    columns = ["losses/loss", "losses/cross_entropy", "losses/baseline_mse", "losses/reinforce", "charts/val_error"]
+    first = [[r[c] for c in columns] for r in read_csv(tiny_run / "progress.csv")]
+    second = [[r[c] for c in columns] for r in read_csv(tmp_path / "again" / "progress.csv")]
+    assert first == second
+    a, b = (json.loads((d / "test_results.json").read_text()) for d in (tiny_run, tmp_path / "again"))
+    assert a["test_error_deterministic"] == b["test_error_deterministic"] and a["test_error_mc"] == b["test_error_mc"]
+
+
+def test_resume_after_kill_loses_at_most_one_checkpoint_interval(tmp_path: Path) -> None:
+    interval = 20
+    args = [*TINY, "--max-steps", "400", "--checkpoint-every", str(interval), "--val-every", "200", "--no-figures",
+            "--output-dir", tmp_path, "--name", "killed"]
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=ROOT, env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not (run_dir / "latest_state.pt").exists():  # the first checkpoint, step 20
+            assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    checkpoint_step = torch.load(run_dir / "latest_state.pt", weights_only=True)["step"]
+    logged_step = int(read_csv(run_dir / "progress.csv")[-1]["step"])
+    assert checkpoint_step % interval == 0 and 0 <= logged_step - checkpoint_step <= interval
+
+    resumed = run_script(SCRIPT, *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed {run_dir} at step {checkpoint_step}" in resumed.stdout
+    steps = [int(r["step"]) for r in read_csv(run_dir / "progress.csv")]
+    assert steps == list(range(1, 401)), "the log must hold each step once after a resume"
+    assert json.loads((run_dir / "test_results.json").read_text())["steps"] == 400
+
+
+def test_resume_refuses_a_missing_run_and_a_fresh_run_refuses_an_existing_one(tiny_run: Path) -> None:
+    module = load_train_module("ram_agent")
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        module.main(["--output-dir", str(tiny_run.parent), "--name", "nowhere", "--resume"])
+    with pytest.raises(SystemExit, match="--resume"):
+        module.main(["--output-dir", str(tiny_run.parent), "--name", "tiny"])
+
+
+def test_evaluate_reproduces_the_runs_test_figures(tiny_run: Path) -> None:
+    results = json.loads((tiny_run / "test_results.json").read_text())
+    proc = run_script(EVALUATE, "--checkpoint", tiny_run / "best.pt", "--images", "200", "--samples", "2",
+                      "--device", "cpu", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["images"] == 200 and report["split"] == "test"
+    assert report["error_deterministic"] == results["test_error_deterministic"]
+    assert report["error_mc"] == results["test_error_mc"]

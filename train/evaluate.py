@@ -1,0 +1,80 @@
+"""Reproduce a checkpoint's test figures: its error on a split, deterministic and Monte Carlo, as JSON.
+
+    python train/evaluate.py --checkpoint agents/pretrained/mnist-6g.pt
+    python train/evaluate.py --checkpoint runs/NAME/best.pt --split val --figures runs/NAME/eval
+
+Loads any file written by ``RAMPolicy.save`` (a run's ``best.pt``/``latest.pt`` or a shipped policy),
+builds the env it was trained for (``env_id`` and ``env_kwargs`` are in the file) and runs
+:func:`agents.rollout.evaluate` with the same settings as the end of ``train/ram_agent.py``, so the
+numbers match the run's ``test_results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import torch
+from artifacts import hardware, save_glimpse_figures
+from cli import parse
+
+import ram_env  # noqa: F401  (registers the env ids)
+from agents.ram import RAMPolicy, evaluate
+
+
+@dataclass
+class Args:
+    checkpoint: str = "agents/pretrained/mnist-6g.pt"
+    """Policy file to evaluate (written by RAMPolicy.save)."""
+    split: str = "test"
+    """Split to evaluate on: "test" (the reported figure), "val", "train" or "trainval"."""
+    images: int = 0
+    """Evaluate on the first this many images of the split (0: all of them)."""
+    samples: int = 10
+    """Monte Carlo location paths per image for the MC error, M."""
+    seed: int = 0
+    """Seed of the env resets (initial locations) and of the MC location noise; the training script's final
+    evaluation uses 0."""
+    device: str = "auto"
+    """Torch device: "auto" (CUDA if available, else CPU), "cpu", "cuda", ..."""
+    threads: int = 1
+    """CPU threads for torch (0: torch's default; one is fastest for this small model)."""
+    figures: str = ""
+    """Folder to draw glimpses.png and episode.gif into, on this split's first images (empty: no figures)."""
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args, _ = parse(Args, argv, description=__doc__)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    policy = RAMPolicy.load(args.checkpoint, device=args.device)
+    total = policy.make_env(split=args.split).unwrapped.config.num_images
+    images = min(args.images, total) if args.images > 0 else total
+    envs = gym.make_vec(policy.env_id, num_envs=max(1, min(100, images)) * args.samples, split=args.split,
+                        device=policy.device, autoreset_mode="disabled", **policy.env_kwargs)
+    start = time.time()
+    torch.manual_seed(args.seed)  # the MC paths' location noise
+    result = evaluate(policy.model, envs, num_samples=args.samples, num_images=images, seed=args.seed)
+    report = {
+        "checkpoint": args.checkpoint,
+        "env_id": policy.env_id,
+        "env_kwargs": policy.env_kwargs,
+        "split": args.split,
+        "images": int(result["num_images"]),
+        "error_deterministic": result["error_deterministic"],
+        "error_mc": result["error_mc"],
+        "samples": args.samples,
+        "seconds": round(time.time() - start, 1),
+        "hardware": hardware(policy.device),
+        "torch": torch.__version__,
+    }
+    if args.figures:
+        save_glimpse_figures(policy, f"{args.figures}/glimpses.png", f"{args.figures}/episode.gif", split=args.split)
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()

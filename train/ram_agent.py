@@ -1,0 +1,424 @@
+"""Train the recurrent attention model (RAM, Mnih et al. 2014) against the glimpse vector env.
+
+    python train/ram_agent.py                          # the MNIST 6-glimpse preset, best device
+    python train/ram_agent.py --preset mnist-2g --epochs 5 --name quick
+    python train/ram_agent.py --name quick --resume    # continue an interrupted run from its latest checkpoint
+    torchrun --nproc_per_node 2 train/ram_agent.py --preset mnist-6g   # DDP: gloo on CPU, nccl on GPUs
+
+Everything a run writes goes to ``runs/<name>/``: ``events.*`` (TensorBoard), ``progress.csv``,
+``latest.pt`` and ``best.pt`` (policies, ``RAMPolicy.load``-able; best by val error),
+``latest_state.pt`` (optimizer, step, ... for ``--resume``), ``glimpses.png`` / ``episode.gif`` (val
+images, refreshed at each validation) and at the end ``test_results.json``. Model selection uses the
+``val`` split only; the test split is touched once, at the end, with the best checkpoint.
+
+Under ``torchrun`` every process trains its own shard with DistributedDataParallel: ``--batch-size``
+images per process, so the effective batch is ``batch_size * nproc`` images (times ``num_samples``
+paths), at the same ``--learning-rate`` and the same steps per epoch divided by ``nproc``. Every
+rank draws the same epoch permutation and takes its own slice of each global batch, and seeds its
+env resets and location noise from its own stream; gradients are averaged by DDP, the logged
+metrics over ranks. Only rank 0 writes logs, checkpoints and figures, and only rank 0 validates and
+tests. ``--resume`` works the same way (every rank loads the checkpoint).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import random
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from artifacts import atomic_torch_save, hardware, save_glimpse_figures, write_json
+from cli import parse
+from distributed import setup
+from presets import DEFAULT_PRESET, PRESETS
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+import ram_env  # noqa: F401  (registers the env ids)
+from agents.ram import RAM, EpisodeObjective, RAMConfig, RAMPolicy, evaluate
+
+
+@dataclass
+class Args:
+    preset: str = DEFAULT_PRESET
+    """Row of the results table to start from (train/presets.py); flags given explicitly override it."""
+    env_id: str = "GlimpseMNIST-v0"
+    """Gymnasium id of the glimpse env."""
+    env_kwargs: dict = field(default_factory=dict)
+    """Keyword arguments of the env as a JSON object, e.g. '{"num_glimpses": 4}' (merged over the preset's)."""
+    epochs: int = 30
+    """Passes over the training split."""
+    max_steps: int = 0
+    """Stop after this many optimizer steps in total (0: run all epochs); the schedule still spans the epochs."""
+    batch_size: int = 64
+    """Images per optimizer step, B."""
+    num_samples: int = 5
+    """Monte Carlo location paths per image, M (the env runs B * M episodes per step)."""
+    learning_rate: float = 1e-3
+    """Adam's learning rate at the start of the schedule."""
+    lr_schedule: str = "cosine"
+    """Learning-rate schedule over the run: "cosine" (to min_lr_fraction), "step" (x0.1 at 50 % and 75 %),
+    or "constant"."""
+    min_lr_fraction: float = 0.01
+    """Final learning rate of the cosine schedule, as a fraction of learning_rate."""
+    warmup_steps: int = 100
+    """Steps of linear learning-rate warm-up at the start."""
+    location_std: float = 0.1
+    """Standard deviation of the Gaussian location policy ([-1, 1] spans the image)."""
+    core_type: str = "rnn"
+    """Recurrent core: "rnn" (as in the paper), "lstm" or "gru"."""
+    core_hidden: int = 256
+    """Units of the recurrent core."""
+    conv_glimpse: bool = False
+    """Small convolutional network for the glimpse "what" branch instead of one linear layer."""
+    reinforce_weight: float = 1.0
+    """λ, the weight of the REINFORCE term in the hybrid loss."""
+    random_locations: bool = False
+    """The random-glimpse control: look at uniformly random locations (train and evaluation); no REINFORCE."""
+    grad_clip: float = 0.0
+    """Clip the gradient's global norm to this (0: no clipping)."""
+    device: str = "auto"
+    """Torch device: "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ..."""
+    threads: int = 1
+    """CPU threads for torch (0: torch's default). One is fastest for this small model: 2.3x the samples/s of two
+    on the 2-core development machine."""
+    seed: int = 1
+    """Seed of python, numpy and torch, the epoch permutations, the location noise and the env resets."""
+    output_dir: str = "runs"
+    """Folder that holds one sub-folder per run."""
+    name: str = ""
+    """Run name, the sub-folder of output_dir (default: <preset>__<seed>__<unix time>)."""
+    init_from: str = ""
+    """Start from the weights of this policy file (e.g. another run's best.pt) with a fresh optimizer and schedule:
+    a second training stage. Its config replaces the model flags (core type, std, ...)."""
+    resume: bool = False
+    """Continue the run `name` from its latest checkpoint (output_dir/name/latest_state.pt)."""
+    checkpoint_every: int = 200
+    """Optimizer steps between checkpoints (also written at each validation)."""
+    val_every: int = 0
+    """Optimizer steps between validations (0: once per epoch); always one at the end."""
+    val_images: int = 0
+    """Validation images to use (0: the whole val split, 5,000 for MNIST)."""
+    val_samples: int = 10
+    """Monte Carlo paths per image for the MC val error."""
+    test_images: int = 0
+    """Test images for the final evaluation (0: the whole test split, 10,000 for MNIST)."""
+    test_samples: int = 10
+    """Monte Carlo paths per image for the final MC test error."""
+    log_every: int = 50
+    """Optimizer steps between log rows (TensorBoard and CSV), averaged over the steps since the last."""
+    figures: bool = True
+    """Draw glimpses.png and episode.gif of val images at each validation."""
+    progress_bar: bool = True
+    """Show a tqdm progress bar."""
+    debug_nan_step: int = 0
+    """Testing aid: make the loss NaN at this step (0: never) to exercise the NaN stop."""
+
+
+# The log's columns, in order; val columns are empty on rows without a validation.
+CSV_FIELDS = ["step", "epoch", "wall_time", "losses/loss", "losses/cross_entropy", "losses/baseline_mse",
+              "losses/reinforce", "charts/train_accuracy", "charts/advantage_std", "charts/learning_rate",
+              "charts/samples_per_s", "charts/val_error", "charts/val_error_mc"]
+
+
+def resolve_args(argv: list[str] | None = None) -> Args:
+    """Parse the command line, fill in what was not given from the preset, check the values."""
+    args, given = parse(Args, argv, description=__doc__)
+    if args.preset not in PRESETS:
+        raise SystemExit(f"--preset must be one of {sorted(PRESETS)}, got {args.preset!r}")
+    for key, value in PRESETS[args.preset].items():
+        if key == "env_kwargs":
+            args.env_kwargs = {**value, **(args.env_kwargs if "env_kwargs" in given else {})}
+        elif key not in given:
+            setattr(args, key, value)
+    if args.lr_schedule not in ("cosine", "step", "constant"):
+        raise SystemExit(f"--lr-schedule must be cosine, step or constant, got {args.lr_schedule!r}")
+    if not args.name:
+        if args.resume:
+            raise SystemExit("--resume needs --name, the run to continue")
+        args.name = f"{args.preset}__{args.seed}__{int(time.time())}"
+    return args
+
+
+def learning_rate(args: Args, step: int, total_steps: int) -> float:
+    """The schedule as a pure function of the step, so a resumed run needs no scheduler state."""
+    warmup = min(1.0, (step + 1) / args.warmup_steps) if args.warmup_steps > 0 else 1.0
+    progress = min(1.0, step / max(total_steps, 1))
+    if args.lr_schedule == "cosine":
+        low = args.min_lr_fraction
+        factor = low + (1 - low) * 0.5 * (1 + math.cos(math.pi * progress))
+    elif args.lr_schedule == "step":
+        factor = 0.1 ** ((progress >= 0.5) + (progress >= 0.75))
+    else:
+        factor = 1.0
+    return args.learning_rate * warmup * factor
+
+
+def eval_envs(args: Args, split: str, images: int, samples: int, device: torch.device) -> Any:
+    """A vector env over ``split`` sized for :func:`agents.rollout.evaluate` (a multiple of ``samples``)."""
+    per_batch = max(1, min(100, images))  # images per MC batch
+    return gym.make_vec(args.env_id, num_envs=per_batch * samples, split=split, device=device,
+                        autoreset_mode="disabled", **args.env_kwargs)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global RNG's state as tensors and plain lists (what ``torch.load(weights_only=True)`` reads)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+            "python": [py_version, list(py_state), py_gauss]}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    py_version, py_state, py_gauss = state["python"]
+    random.setstate((py_version, tuple(py_state), py_gauss))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = resolve_args(argv)
+    # ---- processes (torchrun), seeding and device --------------------------------------------------
+    ranks, device = setup(args.device)
+    args.name = ranks.broadcast(args.name)  # the default name holds the time: rank 0's is everyone's
+    main_rank = ranks.is_main
+    run_dir = Path(args.output_dir) / args.name
+    state_path = run_dir / "latest_state.pt"
+    if args.resume and not state_path.exists():
+        raise SystemExit(f"--resume: no checkpoint at {state_path}")
+    if not args.resume and state_path.exists():
+        raise SystemExit(f"{run_dir} already holds a run; pass --resume to continue it or pick another --name")
+    ranks.barrier()  # every rank has looked before rank 0 creates the folder
+    if main_rank:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+
+    # ---- envs: training episodes B * M at a time, val for model selection -----------------------
+    envs = gym.make_vec(args.env_id, num_envs=args.batch_size * args.num_samples, split="train", device=device,
+                        autoreset_mode="disabled", **args.env_kwargs)
+    num_train = int(envs.num_images)
+    global_batch = args.batch_size * ranks.world_size  # images per optimizer step over all ranks
+    steps_per_epoch = num_train // global_batch
+    total_steps = args.epochs * steps_per_epoch
+    if args.max_steps > 0:
+        total_steps = min(total_steps, args.max_steps)
+    val_images = args.val_images or gym.make_vec(args.env_id, num_envs=1, split="val", autoreset_mode="disabled",
+                                                 **args.env_kwargs).num_images
+    val_envs = eval_envs(args, "val", val_images, args.val_samples, device)
+    val_every = args.val_every or steps_per_epoch
+
+    # ---- the agent --------------------------------------------------------------------------------
+    config = RAMConfig.from_env(envs, location_std=args.location_std, core_type=args.core_type,
+                                core_hidden=args.core_hidden, conv_glimpse=args.conv_glimpse,
+                                reinforce_weight=args.reinforce_weight, random_locations=args.random_locations)
+    if args.init_from:
+        start = RAMPolicy.load(args.init_from, device=device)
+        if (start.env_id, start.env_kwargs) != (args.env_id, args.env_kwargs):
+            raise SystemExit(f"--init-from {args.init_from} was trained on {start.env_id} {start.env_kwargs}, "
+                             f"not {args.env_id} {args.env_kwargs}")
+        config = dataclasses.replace(start.config, location_std=args.location_std,
+                                     reinforce_weight=args.reinforce_weight)
+    model = RAM(config).to(device)
+    if args.init_from:
+        model.load_state_dict(start.model.state_dict())
+        if not config.learn_std:  # the std is a buffer: take this run's --location-std, not the file's
+            model.location_policy.log_std.fill_(math.log(config.location_std))
+    policy = RAMPolicy(model, args.env_id, args.env_kwargs)
+    objective = ranks.wrap(EpisodeObjective(model))  # episodes + hybrid loss; DDP under torchrun
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+
+    # ---- resume -----------------------------------------------------------------------------------
+    step, best_val, best_step, elapsed_before = 0, math.inf, -1, 0.0
+    if args.resume:
+        saved = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        step, best_val, best_step = saved["step"], saved["best_val"], saved["best_step"]
+        elapsed_before = saved["elapsed"]
+        set_rng_state(saved["rng"])
+        if main_rank:
+            print(f"resumed {run_dir} at step {step} (best val error {best_val:.4f} at step {best_step})")
+
+    # ---- logging: TensorBoard, CSV (rank 0 only) --------------------------------------------------
+    if main_rank:
+        writer = SummaryWriter(str(run_dir), purge_step=step if args.resume else None)
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
+            f"|{k}|{v}|" for k, v in {**dataclasses.asdict(args), **dataclasses.asdict(config),
+                                       "world_size": ranks.world_size}.items()))
+        csv_path = run_dir / "progress.csv"
+        rows = []
+        if args.resume and csv_path.exists():  # drop the rows written after the checkpoint we resume from
+            with open(csv_path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        csv_file = open(csv_path, "w", newline="")
+        csv_writer = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS)
+        csv_writer.writeheader()
+        csv_writer.writerows(rows)
+        csv_file.flush()
+
+    def log(row: dict[str, float]) -> None:
+        for key, value in row.items():
+            if "/" in key:
+                writer.add_scalar(key, value, step)
+        csv_writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        csv_file.flush()
+
+    def save_checkpoint() -> None:
+        policy.save(run_dir / "latest.pt")
+        atomic_torch_save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "best_val": best_val, "best_step": best_step, "elapsed": elapsed(),
+                           "rng": rng_state(), "args": dataclasses.asdict(args)}, state_path)
+
+    def validate() -> dict[str, float]:
+        nonlocal best_val, best_step
+        torch.manual_seed(0)  # the MC paths' noise (the training loop draws from its own generators)
+        result = evaluate(model, val_envs, num_samples=args.val_samples, num_images=val_images, seed=0)
+        if result["error_deterministic"] < best_val:
+            best_val, best_step = result["error_deterministic"], step
+            policy.save(run_dir / "best.pt")
+        if args.figures:
+            save_glimpse_figures(policy, run_dir / "glimpses.png", run_dir / "episode.gif", split="val")
+        return result
+
+    start_time = time.time()
+
+    def elapsed() -> float:
+        return elapsed_before + time.time() - start_time
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    if main_rank:
+        processes = f" x {ranks.world_size} processes" if ranks.enabled else ""
+        print(f"run {run_dir}: {args.env_id} {args.env_kwargs}, {total_steps} steps of {args.batch_size} images"
+              f"{processes} x {args.num_samples} paths on {hardware(device)}")
+    bar = tqdm(total=total_steps, initial=step, disable=not (args.progress_bar and main_rank), unit="step",
+               dynamic_ncols=True)
+    window: dict[str, float] = {}
+    window_steps, window_time = 0, 0.0  # window_time: seconds in episodes and updates (not validation, saving)
+    location_noise = torch.Generator(device=device)
+    model.train()
+    while step < total_steps:
+        step_start = time.time()
+        epoch, offset = divmod(step, steps_per_epoch)
+        permutation = torch.randperm(num_train, generator=torch.Generator().manual_seed(args.seed * 100_003 + epoch))
+        index = ranks.shard(permutation[offset * global_batch:(offset + 1) * global_batch]).to(device)
+
+        # -- episodes and the hybrid loss (every random draw is a function of seed and step) --
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(args, step, total_steps)
+        stream = ranks.seed(args.seed * 1_000_003 + step)  # this rank's own env and noise stream
+        location_noise.manual_seed(stream)
+        losses = objective(envs, index, args.num_samples, seed=stream, generator=location_noise)
+        if args.debug_nan_step and step + 1 == args.debug_nan_step:
+            losses["loss"] = losses["loss"] * math.nan
+        if not ranks.all_true(bool(torch.isfinite(losses["loss"]))):  # every rank stops together
+            terms = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
+            bar.close()
+            if main_rank:
+                writer.close()
+                csv_file.close()
+            ranks.close()
+            raise SystemExit(f"error: the loss is not finite at step {step + 1} (epoch {epoch + 1}): {terms}. "
+                             f"Training stopped; the last good checkpoint is {state_path} (step "
+                             f"{torch.load(state_path, weights_only=True)['step'] if state_path.exists() else 0}). "
+                             "Lower --learning-rate or set --grad-clip.")
+
+        # -- the update --
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        if args.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        optimizer.step()
+        step += 1
+        window_time += time.time() - step_start
+        bar.update(1)
+
+        # -- logging --
+        for key in ("loss", "cross_entropy", "baseline_mse", "reinforce", "accuracy", "advantage_std"):
+            window[key] = window.get(key, 0.0) + losses[key].item()
+        window_steps += 1
+        last = step == total_steps
+        if (step % args.log_every == 0 or last or step % val_every == 0):
+            mean = ranks.mean({k: v / window_steps for k, v in window.items()})
+            row: dict[str, Any] = {
+                "step": step, "epoch": step / steps_per_epoch, "wall_time": round(elapsed(), 2),
+                "losses/loss": mean["loss"], "losses/cross_entropy": mean["cross_entropy"],
+                "losses/baseline_mse": mean["baseline_mse"], "losses/reinforce": mean["reinforce"],
+                "charts/train_accuracy": mean["accuracy"], "charts/advantage_std": mean["advantage_std"],
+                "charts/learning_rate": optimizer.param_groups[0]["lr"],
+                "charts/samples_per_s": window_steps * global_batch * args.num_samples / window_time,
+            }
+            if (step % val_every == 0 or last) and main_rank:
+                result = validate()
+                row["charts/val_error"] = result["error_deterministic"]
+                row["charts/val_error_mc"] = result["error_mc"]
+                bar.set_postfix(val_error=f"{result['error_deterministic']:.4f}", best=f"{best_val:.4f}")
+            if main_rank:
+                log(row)
+            window, window_steps, window_time = {}, 0, 0.0
+        if step % args.checkpoint_every == 0 or step % val_every == 0 or last:
+            ranks.check_in_sync(model)  # DDP keeps the replicas equal; say so loudly if they ever are not
+            if main_rank:
+                save_checkpoint()
+            ranks.barrier()
+    bar.close()
+    if not main_rank:  # rank 0 alone tests the best policy and writes the summary
+        ranks.close()
+        return
+    writer.flush()
+
+    # ---- the test split, once, with the best-by-val policy ----------------------------------------
+    best = RAMPolicy.load(run_dir / "best.pt", device=device)
+    test_images = args.test_images or best.make_env(split="test").unwrapped.config.num_images
+    test_envs = eval_envs(args, "test", test_images, args.test_samples, device)
+    torch.manual_seed(0)  # as train/evaluate.py does, so it reproduces the MC figure too
+    result = evaluate(best.model, test_envs, num_samples=args.test_samples, num_images=test_images, seed=0)
+    summary = {
+        "run": str(run_dir),
+        "preset": args.preset,
+        "env_id": args.env_id,
+        "env_kwargs": args.env_kwargs,
+        "test_error_deterministic": result["error_deterministic"],
+        "test_error_mc": result["error_mc"],
+        "test_samples": args.test_samples,
+        "test_images": int(result["num_images"]),
+        "best_val_error": best_val,
+        "best_step": best_step,
+        "steps": step,
+        "command": shlex.join([sys.executable, *sys.argv]) if argv is None else shlex.join(argv),
+        "wall_clock_s": round(elapsed(), 1),
+        "hardware": hardware(device),
+        "processes": ranks.world_size,
+        "torch": torch.__version__,
+    }
+    write_json(summary, run_dir / "test_results.json")
+    writer.add_scalar("charts/test_error", result["error_deterministic"], step)
+    writer.add_scalar("charts/test_error_mc", result["error_mc"], step)
+    writer.close()
+    csv_file.close()
+    print(f"test error {100 * result['error_deterministic']:.2f} % deterministic, "
+          f"{100 * result['error_mc']:.2f} % MC ({args.test_samples} paths) on {summary['test_images']} images; "
+          f"best val error {100 * best_val:.2f} % at step {best_step}; {summary['wall_clock_s']:.0f} s")
+    print(f"wrote {run_dir / 'test_results.json'}")
+    ranks.close()
+
+
+if __name__ == "__main__":
+    main()
