@@ -11,8 +11,6 @@ import contextlib
 import json
 import os
 import platform
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +23,10 @@ import torch  # noqa: E402
 from matplotlib.animation import PillowWriter  # noqa: E402
 
 from agents.policy import RAMPolicy  # noqa: E402
+from ram_env.atomic import atomic_path  # noqa: E402
 
-__all__ = ["atomic_path", "atomic_torch_save", "write_json", "hardware", "episode_frames", "save_glimpse_figures"]
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary file name next to ``path`` to write to; rename it onto ``path`` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.tmp.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; these files are meant to be read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["atomic_path", "atomic_torch_save", "write_json", "hardware", "episode_frames", "save_glimpse_figures",
+           "save_episode_gif"]
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -97,10 +81,6 @@ def save_glimpse_figures(policy: RAMPolicy, png: str | os.PathLike | None, gif: 
     finally:
         policy.model.train(was_training)
 
-    def title(info: dict) -> str:
-        mark = "right" if info["prediction"] == info["label"] else "WRONG"
-        return f"label {info['label']}, said {info['prediction']} ({mark})"
-
     if png is not None:
         cols = min(4, num_images)
         rows = -(-num_images // cols)
@@ -109,7 +89,7 @@ def save_glimpse_figures(policy: RAMPolicy, png: str | os.PathLike | None, gif: 
             ax.axis("off")
         for ax, (frames, info) in zip(axes.flat, episodes):
             ax.imshow(frames[-1])
-            ax.set_title(title(info), fontsize=8)
+            ax.set_title(_title(info), fontsize=8)
         fig.suptitle(f"{policy.env_id} {split}: glimpse paths (deterministic), latest glimpse in green", fontsize=9)
         fig.tight_layout()
         with atomic_path(png) as tmp:
@@ -117,16 +97,25 @@ def save_glimpse_figures(policy: RAMPolicy, png: str | os.PathLike | None, gif: 
         plt.close(fig)
 
     if gif is not None:
-        frames, info = episodes[0]
-        fig, ax = plt.subplots(figsize=(3, 3.2))
-        ax.axis("off")
-        shown = ax.imshow(frames[0])
-        writer = PillowWriter(fps=2)
-        with atomic_path(gif) as tmp:
-            with writer.saving(fig, tmp, dpi=80):
-                for t, frame in enumerate(frames):
-                    shown.set_data(frame)
-                    ax.set_title(f"glimpse {t + 1}/{len(frames)}" + (f": {title(info)}" if t == len(frames) - 1
-                                                                     else ""), fontsize=8)
-                    writer.grab_frame()
-        plt.close(fig)
+        save_episode_gif(*episodes[0], gif)
+
+
+def _title(info: dict) -> str:
+    mark = "right" if info["prediction"] == info["label"] else "WRONG"
+    return f"label {info['label']}, said {info['prediction']} ({mark})"
+
+
+def save_episode_gif(frames: list[np.ndarray], info: dict, path: str | os.PathLike) -> None:
+    """An animated GIF of one episode's frames (matplotlib's Pillow writer, 2 frames/s), written atomically."""
+    fig, ax = plt.subplots(figsize=(3, 3.2))
+    ax.axis("off")
+    shown = ax.imshow(frames[0])
+    writer = PillowWriter(fps=2)
+    with atomic_path(path) as tmp:
+        with writer.saving(fig, tmp, dpi=80):
+            for t, frame in enumerate(frames):
+                shown.set_data(frame)
+                last = t == len(frames) - 1
+                ax.set_title(f"glimpse {t + 1}/{len(frames)}" + (f": {_title(info)}" if last else ""), fontsize=8)
+                writer.grab_frame()
+    plt.close(fig)

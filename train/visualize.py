@@ -1,0 +1,143 @@
+"""Show what a trained RAM agent's attention learned.
+
+    python train/visualize.py --checkpoint agents/pretrained/mnist-6g.pt --out figures/mnist-6g
+
+writes into ``--out``:
+
+- ``grid.png``: test images with the deterministic glimpse path and each glimpse's squares;
+- ``episode_<i>.gif``: one animated episode per shown image (matplotlib's Pillow writer);
+- ``heatmaps.png``: for every class (rows) and step (columns), where the agent looks;
+- ``diversity.json``: per step, the mean pairwise distance of the chosen locations across images
+  and the location-class mutual information (see :mod:`agents.attention`), beside the same numbers
+  for uniformly random locations;
+- ``learning_curves.png``: losses, train accuracy and val error from the run's ``progress.csv``
+  (found next to the checkpoint, or given with ``--csv``), when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import matplotlib
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from artifacts import atomic_path, episode_frames, save_episode_gif, save_glimpse_figures, write_json  # noqa: E402
+
+import ram_env  # noqa: E402, F401  (registers the env ids)
+from agents.attention import collect_locations, location_heatmaps, policy_diversity  # noqa: E402
+from agents.ram import RAMPolicy  # noqa: E402
+
+
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=90)
+    plt.close(fig)
+
+
+def heatmap_figure(maps: torch.Tensor, title: str) -> plt.Figure:
+    classes, steps = maps.shape[:2]
+    fig, axes = plt.subplots(classes, steps, figsize=(1.3 * steps + 0.6, 1.3 * classes + 0.6), squeeze=False)
+    for c in range(classes):
+        for t in range(steps):
+            ax = axes[c, t]
+            ax.imshow(maps[c, t].numpy(), cmap="magma", extent=(-1, 1, 1, -1), vmin=0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_title(f"glimpse {t + 2}", fontsize=8)
+            if t == 0:
+                ax.set_ylabel(f"class {c}", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(rows: list[dict[str, str]], title: str) -> plt.Figure:
+    def series(key: str) -> tuple[list[float], list[float]]:
+        pts = [(float(r["step"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for key in ("losses/cross_entropy", "losses/baseline_mse", "losses/reinforce"):
+        axes[0].plot(*series(key), label=key.split("/")[1])
+    axes[0].set_title("losses")
+    axes[0].legend(fontsize=7)
+    axes[1].plot(*series("charts/train_accuracy"))
+    axes[1].set_title("train accuracy (sampled paths)")
+    for key, label in (("charts/val_error", "deterministic"), ("charts/val_error_mc", "MC")):
+        axes[2].plot(*series(key), marker=".", label=label)
+    axes[2].set_yscale("log")
+    axes[2].set_title("val error")
+    axes[2].legend(fontsize=7)
+    for ax in axes:
+        ax.set_xlabel("optimizer step")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="a RAMPolicy file (best.pt, agents/pretrained/*.pt)")
+    parser.add_argument("--out", default=None, help="output folder (default: figures/<checkpoint name>)")
+    parser.add_argument("--split", default="test", help="split to show (train, val, trainval, test)")
+    parser.add_argument("--images", type=int, default=8, help="images in the grid and GIFs")
+    parser.add_argument("--metric-images", type=int, default=0, help="images for heatmaps and diversity (0: all)")
+    parser.add_argument("--csv", default=None, help="the run's progress.csv (default: next to the checkpoint)")
+    parser.add_argument("--device", default="cpu", help="torch device")
+    args = parser.parse_args()
+
+    checkpoint = Path(args.checkpoint)
+    if not checkpoint.is_file():
+        sys.exit(f"--checkpoint: no file at {checkpoint}")
+    out = Path(args.out or Path("figures") / checkpoint.stem)
+    out.mkdir(parents=True, exist_ok=True)
+    policy = RAMPolicy.load(checkpoint, device=args.device)
+    name = f"{policy.env_id} {policy.env_kwargs or ''} ({checkpoint.name})"
+
+    # Paths and episodes of the first images.
+    save_glimpse_figures(policy, out / "grid.png", None, split=args.split, num_images=args.images)
+    for i in range(min(args.images, 4)):
+        frames, info = episode_frames(policy, i, args.split)
+        save_episode_gif(frames, info, out / f"episode_{i}.gif")
+
+    # Where the policy looks, per class and step, and how input-dependent that is.
+    envs = gym.make_vec(policy.env_id, num_envs=500, split=args.split, device=args.device,
+                        autoreset_mode="disabled", **policy.env_kwargs)
+    seen = collect_locations(policy.model, envs, args.metric_images or None)
+    classes = policy.config.num_classes
+    maps = location_heatmaps(seen["locations"], seen["label"], classes)
+    save_figure(heatmap_figure(maps, f"{name}: where the agent looks, by class and step"), out / "heatmaps.png")
+    random_locations = torch.rand(seen["locations"].shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    report = {
+        "checkpoint": str(checkpoint),
+        "split": args.split,
+        "images": int(seen["label"].shape[0]),
+        "error_deterministic": float(1 - seen["correct"].float().mean()),
+        "learned": policy_diversity(seen["locations"], seen["label"], classes),
+        "uniform_random": policy_diversity(random_locations, seen["label"], classes),
+    }
+    write_json(report, out / "diversity.json")
+
+    # Learning curves, when the run's log is at hand.
+    csv_path = Path(args.csv) if args.csv else checkpoint.parent / "progress.csv"
+    if csv_path.is_file():
+        with open(csv_path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        save_figure(curves_figure(rows, f"{name}: training"), out / "learning_curves.png")
+    print(json.dumps({k: report[k] for k in ("images", "error_deterministic")}), f"-> {out}")
+    for a, b in zip(report["learned"], report["uniform_random"]):
+        print(f"step {a['step']}: pairwise distance {a['mean_pairwise_distance']:.3f} (random "
+              f"{b['mean_pairwise_distance']:.3f}), MI {a['mutual_information_bits']:.3f} bits (random "
+              f"{b['mutual_information_bits']:.3f}, bias ~{a['mi_bias_bits']:.3f})")
+
+
+if __name__ == "__main__":
+    main()
