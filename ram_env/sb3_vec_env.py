@@ -55,8 +55,12 @@ class SB3VecEnv(VecEnv):
         self._actions: np.ndarray | None = None
 
     def reset(self) -> VecEnvObs:
-        seed = self._seeds[0]  # one generator drives the batch: the first sub-env's seed seeds it
-        obs, _ = self.venv.reset(seed=seed)
+        """Reset every sub-env. ``seed(s)`` seeds the batch's one generator with the first sub-env's seed;
+        ``set_options([{"index": i_0}, {"index": i_1}, ...])`` (one per sub-env) picks the images."""
+        seed = self._seeds[0]
+        indices = [options.get("index") for options in self._options]
+        options = {"index": np.asarray(indices, dtype=np.int64)} if all(i is not None for i in indices) else None
+        obs, _ = self.venv.reset(seed=seed, options=options)
         self._reset_seeds()
         self._reset_options()
         return _to_numpy(obs)

@@ -50,3 +50,15 @@ def test_ppo_trains_through_the_adapter():
     model = PPO("MultiInputPolicy", venv, n_steps=12, batch_size=96, n_epochs=1, device="cpu", seed=0)
     model.learn(total_timesteps=32 * 12 * 2)
     assert len(model.ep_info_buffer) > 0 and model.num_timesteps >= 768
+
+
+def test_adapter_passes_per_env_image_indices_to_reset():
+    venv = make_sb3_vec_env("GlimpseMNIST-v0", num_envs=3, split="val", initial_location="center")
+    venv.set_options([{"index": 4}, {"index": 4}, {"index": 9}])
+    obs = venv.reset()
+    single = gym.make("GlimpseMNIST-v0", split="val", initial_location="center")
+    for j, i in enumerate((4, 4, 9)):
+        np.testing.assert_array_equal(obs["glimpse"][j], single.reset(options={"index": i})[0]["glimpse"])
+    for _ in range(6):
+        _, _, _, infos = venv.step(np.zeros((3, 12), np.float32))
+    assert [info["index"] for info in infos] == [4, 4, 9]
