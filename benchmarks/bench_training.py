@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="timed steps per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="alternating measurements of each; the best counts")
     parser.add_argument("--device", default="cpu", help="torch device")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (1 is fastest here)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     parser.add_argument("--run", type=Path, default=None, help="a run folder: report its wall-clock to --target")
     parser.add_argument("--target", type=float, default=0.0067, help="val error target for --run")
     args = parser.parse_args()

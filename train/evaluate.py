@@ -40,7 +40,7 @@ class Args:
     device: str = "auto"
     """Torch device: "auto" (CUDA if available, else CPU), "cpu", "cuda", ..."""
     threads: int = 1
-    """CPU threads for torch (0: torch's default; one is fastest for this small model)."""
+    """CPU threads for torch (0: torch's default; one is the safe choice on a shared machine)."""
     figures: str = ""
     """Folder to draw glimpses.png and episode.gif into, on this split's first images (empty: no figures)."""
 

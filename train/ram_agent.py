@@ -89,8 +89,8 @@ class Args:
     device: str = "auto"
     """Torch device: "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ..."""
     threads: int = 1
-    """CPU threads for torch (0: torch's default). One is fastest for this small model: 2.3x the samples/s of two
-    on the 2-core development machine."""
+    """CPU threads for torch (0: torch's default). One is the safe choice on a shared 2-core machine: with other jobs
+    running, two threads gave 0.43x the samples/s of one; on an idle machine two give about 1.2x."""
     seed: int = 1
     """Seed of python, numpy and torch, the epoch permutations, the location noise and the env resets."""
     output_dir: str = "runs"
