@@ -65,6 +65,9 @@ def glimpse_step_seconds(device: torch.device, n: int, seconds: float, **kwargs)
     """Seconds per step of the glimpse steps alone (resets, which build the canvases, untimed)."""
     envs = gym.make_vec("GlimpseClutteredMNIST-v0", num_envs=n, device=device, autoreset_mode="disabled", **kwargs)
     action = torch.rand((n, envs.single_action_space.shape[0]), device=device) * 2 - 1
+    envs.reset(seed=0)  # warm-up: one untimed episode (allocations, cached retina constants)
+    for _ in range(envs.num_glimpses):
+        envs.step(action)
     elapsed, steps = 0.0, 0
     while elapsed < seconds:
         envs.reset(seed=steps)

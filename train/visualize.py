@@ -109,7 +109,8 @@ def main() -> None:
         save_episode_gif(frames, info, out / f"episode_{i}.gif")
 
     # Where the policy looks, per class and step, and how input-dependent that is.
-    envs = gym.make_vec(policy.env_id, num_envs=500, split=args.split, device=args.device,
+    # 1,000 episodes a batch, as train/evaluate.py runs them, so the same seeds give the same initial locations.
+    envs = gym.make_vec(policy.env_id, num_envs=1000, split=args.split, device=args.device,
                         autoreset_mode="disabled", **policy.env_kwargs)
     seen = collect_locations(policy.model, envs, args.metric_images or None)
     classes = policy.config.num_classes
