@@ -143,11 +143,12 @@ class Args:
 
 # -- envs -------------------------------------------------------------------------------------------
 class IndexedReset(VecEnvWrapper):
-    """Make ``reset`` of an :class:`SB3VecEnv` show images ``index`` of the split, one per sub-env.
+    """Make every ``reset`` of an :class:`SB3VecEnv` show images ``index`` of the split, one per sub-env.
 
-    How an evaluation sees each image of a split exactly once (the adapter's own ``reset`` draws them
-    at random). Set :attr:`index` (length ``num_envs``) before each ``reset``. Every reset is seeded
-    with ``seed``, so repeated evaluations also share the random initial glimpse locations.
+    How an evaluation sees each image of a split exactly once (a plain ``reset`` draws them at random;
+    SB3 forgets ``set_options`` after one reset). Set :attr:`index` (length ``num_envs``) before each
+    ``reset``. Every reset is seeded with ``seed``, so repeated evaluations also share the random
+    initial glimpse locations.
     """
 
     def __init__(self, venv: SB3VecEnv, index: np.ndarray, seed: int = 0) -> None:
@@ -156,8 +157,9 @@ class IndexedReset(VecEnvWrapper):
         self.seed_value = seed
 
     def reset(self) -> VecEnvObs:
-        obs, _ = self.venv.venv.reset(seed=self.seed_value, options={"index": self.index})
-        return {key: value.cpu().numpy() for key, value in obs.items()}
+        self.venv.seed(self.seed_value)
+        self.venv.set_options([{"index": int(i)} for i in self.index])
+        return self.venv.reset()
 
     def step_wait(self) -> VecEnvStepReturn:
         return self.venv.step_wait()
