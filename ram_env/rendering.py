@@ -6,6 +6,9 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+import torch
+
+from ram_env.retina import centre_pixels
 
 __all__ = ["draw_glimpses"]
 
@@ -34,10 +37,10 @@ def draw_glimpses(
     canvas = np.ascontiguousarray(rgb.transpose(1, 2, 0))
     canvas = cv2.resize(canvas, (w * factor, h * factor), interpolation=cv2.INTER_NEAREST)
     centres = []
-    for x, y in locations:
-        cx = int(np.floor((x + 1.0) / 2.0 * w))
-        cy = int(np.floor((y + 1.0) / 2.0 * h))
-        centres.append((cx * factor + factor // 2, cy * factor + factor // 2, cx, cy))
+    if len(locations):  # the retina's own centre pixels, so the picture shows exactly what was seen
+        xs, ys = centre_pixels(torch.tensor(list(locations), dtype=torch.float64), h, w)
+        for cx, cy in zip(xs.tolist(), ys.tolist()):
+            centres.append((cx * factor + factor // 2, cy * factor + factor // 2, cx, cy))
     for (ax, ay, _, _), (bx, by, _, _) in zip(centres, centres[1:]):
         cv2.line(canvas, (ax, ay), (bx, by), _PATH, 1, cv2.LINE_AA)
     for t, (_, _, cx, cy) in enumerate(centres):
