@@ -11,6 +11,11 @@ arithmetic that gives the same numbers on every machine and device, in a batch o
 The single env draws ``key`` from its ``np_random`` and the vector env from its torch generator
 for every ``train`` episode, so each episode gets a new canvas; in ``val`` and ``test`` the key is
 a constant of the split, so image ``i`` always yields the same canvas, whatever the seed and machine.
+
+:func:`fixed_initial_location` uses the same hash for the first glimpse location of
+``initial_location="random"`` in those fixed splits, so it too depends only on ``(split, i)``: not
+on the seed, the batch size or the machine. Both envs call it; in ``train`` and ``trainval`` they
+draw the initial location from their own generator instead, every episode.
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["CanvasSpec", "split_key", "random_splits", "compose", "uniform_draws"]
+__all__ = [
+    "CanvasSpec",
+    "split_key",
+    "random_splits",
+    "compose",
+    "uniform_draws",
+    "fixed_initial_location",
+]
 
 _MASK32 = 0xFFFFFFFF
 _MULT = 0x45D9F3B  # < 2**27, so every product of a 32-bit value stays inside int64
@@ -29,6 +41,14 @@ _GOLDEN = 0x9E3779B9
 
 # Splits whose canvases are drawn anew every episode; every other split gets fixed canvases.
 random_splits = frozenset({"train", "trainval"})
+
+# First draw number of the initial location (the first 32 bits of the fraction of sqrt(2)). A canvas
+# uses draws 0 ... CanvasSpec.num_draws - 1 of the same (key, index), and draw k hashes
+# base + k * _GOLDEN (mod 2**32) with _GOLDEN odd, so distinct draw numbers below 2**32 never hash
+# the same value: the location's two draws meet a canvas draw only if a canvas had over 1.78e9 draws
+# (over 356 million clutter pieces). Not 2**31: those inputs differ from draws 0 and 1 by the top
+# bit alone, which this hash mixes poorly (a measurable correlation, ~0.005, with the digit offset).
+_LOCATION_DRAW = 0x6A09E667
 
 
 def _hash32(x: torch.Tensor) -> torch.Tensor:
@@ -43,11 +63,34 @@ def split_key(split: str) -> int:
     return zlib.crc32(f"ram_env/canvas/{split}".encode()) & 0x7FFFFFFF
 
 
-def uniform_draws(key: torch.Tensor, index: torch.Tensor, num_draws: int) -> torch.Tensor:
-    """``num_draws`` 32-bit hashes per episode, int64 ``(B, num_draws)``, from ``key`` and ``index`` ``(B,)``."""
+def uniform_draws(
+    key: torch.Tensor, index: torch.Tensor, num_draws: int, first_draw: int = 0
+) -> torch.Tensor:
+    """``num_draws`` 32-bit hashes per episode, int64 ``(B, num_draws)``, from ``key`` and ``index`` ``(B,)``.
+
+    They are the draws numbered ``first_draw ... first_draw + num_draws - 1`` of each episode
+    (:func:`compose` takes those from 0).
+    """
     base = _hash32((_hash32(key.to(torch.int64) & _MASK32) ^ index.to(torch.int64)) & _MASK32)
-    draw = torch.arange(num_draws, device=index.device, dtype=torch.int64) * _GOLDEN
+    offset = first_draw * _GOLDEN & _MASK32  # a Python int: no int64 overflow for any first_draw
+    draw = torch.arange(num_draws, device=index.device, dtype=torch.int64) * _GOLDEN + offset
     return _hash32((base[:, None] + draw[None, :]) & _MASK32)
+
+
+def fixed_initial_location(split: str, index: torch.Tensor) -> torch.Tensor:
+    """The initial location of images ``index`` ``(B,)`` of ``split``, float32 ``(B, 2)`` in ``[-1, 1)^2``.
+
+    What ``initial_location="random"`` gives in every split not in :data:`random_splits`: a pure
+    function of ``(split, image index)``, on the device of ``index``, bit for bit the same on every
+    machine and device, whatever the seed and batch. Takes draws ``F`` (``x``) and ``F + 1`` (``y``),
+    ``F = 0x6A09E667``, of the split's canvas key :func:`split_key`, numbers no canvas uses; the top
+    24 bits of each, ``m``, map to ``m / 2**23 - 1`` (exact in float32): uniform on a grid of step
+    ``2**-23``.
+    """
+    index = index.to(torch.int64)
+    key = torch.full_like(index, split_key(split))
+    u = uniform_draws(key, index, 2, first_draw=_LOCATION_DRAW)
+    return (u >> 8).to(torch.float32) * 2.0**-23 - 1.0
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ram_env.canvas import compose, random_splits, split_key
+from ram_env.canvas import compose, fixed_initial_location, random_splits, split_key
 from ram_env.config import GlimpseConfig, make_config, to_nchw
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
@@ -79,8 +79,10 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     `reset` picks image `options["index"]` of the split if given, else one uniformly at random, builds
     its canvas (translated and cluttered variants) and returns the first glimpse, taken at
     `initial_location`: uniformly random in `[-1, 1]^2` ("random"), the centre ("center"), or a
-    given `[x, y]`. In the `train` and `trainval` splits every episode draws a new canvas; in `val`
-    and `test` image `i` always yields the same canvas, whatever the seed and machine.
+    given `[x, y]`. In the `train` and `trainval` splits every episode draws a new canvas and a new
+    random initial location; in `val` and `test` image `i` always yields the same canvas and the
+    same "random" initial location, whatever the seed, batch size and machine (both are
+    counter-based hashes of the split and `i`, see :mod:`ram_env.canvas`).
 
     ## Episode End
 
@@ -105,7 +107,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `num_glimpses`     | 6          | glimpses (= steps) per episode, `T`                                |
     | `glimpse_size`     | 8          | side `g` of each retina patch after reduction                      |
     | `num_scales`       | 1          | number `k` of patches, each twice the side of the previous         |
-    | `initial_location` | `"random"` | `"random"`, `"center"` or `[x, y]`                                 |
+    | `initial_location` | `"random"` | `"random"` (fixed per image in `val`/`test`), `"center"`, `[x, y]` |
     | `canvas_size`      | `None`     | side of the canvas the image is placed on at a random offset      |
     | `num_clutter`      | 0          | clutter pieces pasted on the canvas (pixels combine by maximum)    |
     | `clutter_size`     | 8          | side of each clutter piece, a crop of another image of the split   |
@@ -123,6 +125,10 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ## Version History
 
     * v0: Initial version.
+    * v0, later: with `initial_location="random"`, the initial location in `val` and `test` is a
+      fixed function of the image, like its canvas (before, it came from the env's generator, so
+      evaluations depended on the seed and on the number of envs in the batch). `train` and
+      `trainval` are unchanged.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
@@ -216,8 +222,10 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._canvas = self._build_canvas(self._index)
         self._sat = summed_area_table(self._canvas)
         init = self.config.initial_location
-        if init == "random":
+        if init == "random" and self.config.split in random_splits:
             location = self.np_random.uniform(-1.0, 1.0, size=2).astype(np.float32)
+        elif init == "random":  # val/test: a function of the image, like its canvas
+            location = fixed_initial_location(self.config.split, torch.tensor([self._index]))[0].numpy()
         elif init == "center":
             location = np.zeros(2, dtype=np.float32)
         else:

@@ -14,7 +14,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ram_env.canvas import compose, random_splits, split_key
+from ram_env.canvas import compose, fixed_initial_location, random_splits, split_key
 from ram_env.config import GlimpseConfig, make_config, to_nchw
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
@@ -60,7 +60,9 @@ class GlimpseVectorEnv(VectorEnv):
     together, so all episodes end on the same step. ``reset(options={"index": idx})``, with ``idx``
     of length ``num_envs``, shows those images of the split: tile it to run Monte Carlo samples of
     the same images, or sweep a whole test set. Randomness comes from a torch generator on
-    ``device`` seeded by ``reset(seed=...)``.
+    ``device`` seeded by ``reset(seed=...)``, except in ``val`` and ``test``, where both the canvas
+    and the ``initial_location="random"`` location of image ``i`` are fixed functions of the split
+    and ``i`` (:mod:`ram_env.canvas`), the same for any seed and ``num_envs`` as in the single env.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 2}
@@ -188,8 +190,10 @@ class GlimpseVectorEnv(VectorEnv):
         self._sat = summed_area_table(canvas)
         self._canvas = canvas if self.render_mode is not None else None
         init = cfg.initial_location
-        if init == "random":
+        if init == "random" and cfg.split in random_splits:
             location = torch.rand((n, 2), generator=self._generator, device=self.device) * 2.0 - 1.0
+        elif init == "random":  # val/test: a function of the image, as in the single env
+            location = fixed_initial_location(cfg.split, index)
         elif init == "center":
             location = torch.zeros((n, 2), dtype=torch.float32, device=self.device)
         else:

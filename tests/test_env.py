@@ -9,10 +9,12 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from conftest import ENV_IDS
+from ram_env.canvas import fixed_initial_location
 from ram_env.glimpse_env import GlimpseEnv
 
 
@@ -118,6 +120,45 @@ def test_fixed_canvas_is_the_same_on_every_machine():
 
 
 GOLDEN_VAL_CANVAS_MD5 = "06d5126e5d445b12b3ab77ba0870a1b3"
+
+
+def test_val_and_test_random_initial_location_is_fixed_train_is_not():
+    """``initial_location="random"``: a function of (split, image) in val/test, whatever the seed."""
+
+    def first_location(split: str, seed: int, index: int, env_id: str = "GlimpseMNIST-v0") -> np.ndarray:
+        return gym.make(env_id, split=split).reset(seed=seed, options={"index": index})[0]["location"]
+
+    for split in ("val", "test"):
+        for index in (0, 4, 4999):
+            loc = first_location(split, 0, index)
+            assert loc.dtype == np.float32 and loc.shape == (2,)
+            np.testing.assert_array_equal(loc, first_location(split, 123, index))
+            np.testing.assert_array_equal(loc, first_location(split, 7, index, "GlimpseClutteredMNIST-v0"))
+            np.testing.assert_array_equal(loc, fixed_initial_location(split, torch.tensor([index]))[0].numpy())
+        assert not np.array_equal(first_location(split, 0, 4), first_location(split, 0, 5))
+    assert not np.array_equal(first_location("val", 0, 4), first_location("test", 0, 4))
+    # Without an index, the seed still picks the image (and so the location).
+    env = gym.make("GlimpseMNIST-v0", split="val")
+    obs, info = env.reset(seed=3)
+    np.testing.assert_array_equal(obs["location"], first_location("val", 99, info["index"]))
+    # train and trainval: drawn from the env's generator each episode, as before.
+    for split in ("train", "trainval"):
+        assert not np.array_equal(first_location(split, 0, 4), first_location(split, 123, 4))
+        np.testing.assert_array_equal(first_location(split, 5, 4), first_location(split, 5, 4))
+
+
+def test_fixed_initial_locations_look_uniform():
+    for split, n in (("val", 5000), ("test", 10000)):
+        loc = fixed_initial_location(split, torch.arange(n))
+        assert loc.dtype == torch.float32 and loc.shape == (n, 2)
+        assert bool(((loc >= -1.0) & (loc <= 1.0)).all())
+        assert torch.equal(loc[1234:1240], fixed_initial_location(split, torch.arange(1234, 1240)))
+        # Uniform on [-1, 1]: mean 0 (std of the mean 0.58 / sqrt(n) <= 0.009), std 1 / sqrt(3).
+        assert loc.mean(0).abs().max() < 0.05 and (loc.std(0) - 3**-0.5).abs().max() < 0.02
+        assert bool((loc.min(0).values < -0.99).all() and (loc.max(0).values > 0.99).all())
+        counts = torch.stack([torch.histc(loc[:, d], bins=4, min=-1.0, max=1.0) for d in (0, 1)])
+        assert bool(((counts - n / 4).abs() < 0.1 * n / 4).all()), counts
+        assert abs(float(torch.corrcoef(loc.T)[0, 1])) < 0.05  # x and y independent
 
 
 def test_initial_location_and_random_images():

@@ -9,6 +9,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from conftest import ENV_IDS
+from ram_env.canvas import fixed_initial_location
 from ram_env.vector_env import GlimpseVectorEnv
 
 
@@ -46,6 +47,54 @@ def test_sub_env_matches_single_env_bit_for_bit(env_id, split):
         assert float(reward[j]) == r and bool(terminated[j]) is term is True
         assert int(info["label"][j]) == sinfo["label"] and int(info["prediction"][j]) == sinfo["prediction"]
         assert bool(info["is_success"][j]) == sinfo["is_success"]
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_random_initial_glimpse_matches_single_env_on_fixed_splits(env_id, split):
+    """``initial_location="random"`` in val/test: sub-env j sees what the single env sees, any seed."""
+    index = np.array([0, 5, 17, 17, 300, 4999])
+    envs = gym.make_vec(env_id, num_envs=len(index), split=split)
+    obs, _ = envs.reset(seed=0, options={"index": index})
+    for j, i in enumerate(index):
+        single, _ = gym.make(env_id, split=split).reset(seed=j + 1, options={"index": int(i)})
+        for key in ("glimpse", "location"):
+            np.testing.assert_array_equal(obs[key][j].numpy(), single[key], err_msg=f"{key} j={j}")
+    assert torch.equal(obs["location"][2], obs["location"][3])
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_fixed_initial_location_is_independent_of_seed_and_num_envs(split):
+    num_images = gym.make_vec("GlimpseMNIST-v0", num_envs=1, split=split).num_images
+    reference = fixed_initial_location(split, torch.arange(num_images))
+    for n, seed in ((1, 0), (7, 1), (7, 2), (1000, 3)):
+        envs = gym.make_vec("GlimpseMNIST-v0", num_envs=n, split=split)
+        idx = (torch.arange(n) * 37 + seed) % num_images
+        obs, info = envs.reset(seed=seed, options={"index": idx})
+        assert obs["location"].dtype == torch.float32
+        assert torch.equal(obs["location"], reference[idx]), f"num_envs={n} seed={seed}"
+        obs, info = envs.reset(seed=seed + 10)  # random images: still their fixed locations
+        assert torch.equal(obs["location"], reference[info["index"]])
+        for _ in range(envs.num_glimpses + 1):  # through the next_step autoreset too
+            obs, *_, info = envs.step(torch.zeros(n, 12))
+        assert torch.equal(obs["location"], reference[info["index"]])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fixed_initial_location_is_the_same_on_cuda():
+    index = torch.arange(5000)
+    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=5000, split="val", device="cuda")
+    obs, _ = envs.reset(seed=0, options={"index": index})
+    assert torch.equal(obs["location"].cpu(), fixed_initial_location("val", index))
+
+
+def test_train_random_initial_location_still_depends_on_the_seed():
+    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=7, split="train")
+    idx = torch.arange(7)
+    first = envs.reset(seed=0, options={"index": idx})[0]["location"]
+    assert torch.equal(first, envs.reset(seed=0, options={"index": idx})[0]["location"])
+    assert not torch.equal(first, envs.reset(seed=1, options={"index": idx})[0]["location"])
+    assert bool(((first >= -1.0) & (first <= 1.0)).all())
 
 
 def test_types_spaces_and_seeding():
