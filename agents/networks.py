@@ -55,6 +55,10 @@ class RAMConfig:
     """Let the REINFORCE gradient flow into the core and glimpse network (default: location head only)."""
     reinforce_weight: float = 1.0
     """Weight λ of the REINFORCE term in the hybrid loss."""
+    dropout: float = 0.0
+    """Dropout probability on the glimpse features entering the core and on the core output the heads read
+    (training only; 0: none). A regulariser for when every episode starts at the same place and the
+    core memorises the training images."""
     random_locations: bool = False
     """The control of the paper: glimpse at uniformly random locations instead of the policy's (training
     and evaluation alike); the location policy then gets no gradient and is unused."""
@@ -71,6 +75,8 @@ class RAMConfig:
             raise ValueError(f"core_type must be one of {CORE_TYPES}, got {self.core_type!r}")
         if not (math.isfinite(self.location_std) and self.location_std > 0):
             raise ValueError(f"location_std must be a positive number, got {self.location_std!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
         if not (math.isfinite(self.reinforce_weight) and self.reinforce_weight >= 0):
             raise ValueError(f"reinforce_weight must be a non-negative number, got {self.reinforce_weight!r}")
 
@@ -206,6 +212,7 @@ class RAM(nn.Module):
                                               config.tanh_mean)
         self.baseline = Baseline(config.core_hidden)
         self.classifier = nn.Linear(config.core_hidden, config.num_classes)
+        self.dropout = nn.Dropout(config.dropout)
 
     @property
     def state_size(self) -> int:
@@ -221,7 +228,8 @@ class RAM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Take in one glimpse ``(N, k*C*g*g)`` seen at ``location`` ``(N, 2)``; return the new state and
         the core output ``features`` ``(N, core_hidden)`` that every head reads."""
-        return self.core(self.glimpse_net(glimpse, location), state)
+        state, features = self.core(self.dropout(self.glimpse_net(glimpse, location)), state)
+        return state, self.dropout(features)
 
     def next_location(
         self, features: torch.Tensor, deterministic: bool = False, generator: torch.Generator | None = None

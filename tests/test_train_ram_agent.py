@@ -104,6 +104,24 @@ def test_presets_fill_only_what_is_not_given() -> None:
     assert args.learning_rate == 0.5 and args.epochs == module.PRESETS["mnist-2g"]["epochs"]
 
 
+@pytest.mark.parametrize("preset", sorted(load_train_module("presets").PRESETS))
+def test_every_preset_builds_its_env_and_agent(preset: str) -> None:
+    """Each row's env, kwargs and model flags make a working env and a RAM that fits its spaces."""
+    import gymnasium as gym
+
+    from agents.ram import RAM, RAMConfig
+
+    module = load_train_module("ram_agent")
+    args = module.resolve_args(["--preset", preset])
+    envs = gym.make_vec(args.env_id, num_envs=2, split="val", autoreset_mode="disabled", **args.env_kwargs)
+    config = RAMConfig.from_env(envs, core_type=args.core_type, conv_glimpse=args.conv_glimpse,
+                                location_std=args.location_std)
+    obs, _ = envs.reset(seed=0)
+    model = RAM(config)
+    state, features = model.step(obs["glimpse"], obs["location"], model.initial_state(2))
+    assert features.shape == (2, config.core_hidden) and torch.isfinite(features).all()
+
+
 def test_nan_loss_stops_with_a_clear_message(tmp_path: Path) -> None:
     proc = run_script(SCRIPT, *TINY, "--debug-nan-step", "3", "--output-dir", tmp_path, "--name", "nan")
     assert proc.returncode != 0

@@ -12,8 +12,7 @@ __all__ = ["PRESETS", "DEFAULT_PRESET"]
 
 DEFAULT_PRESET = "mnist-6g"
 
-_MNIST: dict[str, Any] = {
-    "env_id": "GlimpseMNIST-v0",
+_BASE: dict[str, Any] = {
     "batch_size": 64,
     "num_samples": 2,
     "learning_rate": 1e-3,
@@ -22,11 +21,33 @@ _MNIST: dict[str, Any] = {
     "core_type": "rnn",
     "reinforce_weight": 1.0,
 }
+_MNIST: dict[str, Any] = {**_BASE, "env_id": "GlimpseMNIST-v0"}
+
+
+def _row(base: dict[str, Any], env_id: str, epochs: int, **fields: Any) -> dict[str, Any]:
+    env_kwargs = {"initial_location": "center", **fields.pop("env_kwargs", {})}
+    return {**base, "env_id": env_id, "epochs": epochs, "env_kwargs": env_kwargs, **fields}
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Table 1a of Mnih et al. 2014: 28x28 MNIST, one 8x8 scale, T glimpses (6.27 / 1.73 / 1.29 % test error).
     "mnist-2g": {**_MNIST, "env_kwargs": {"num_glimpses": 2}, "epochs": 30},
     "mnist-4g": {**_MNIST, "env_kwargs": {"num_glimpses": 4}, "epochs": 60},
     "mnist-6g": {**_MNIST, "env_kwargs": {"num_glimpses": 6}, "epochs": 60},
+    # Table 1b: the digit anywhere on a 60x60 canvas; three 12x12 scales; the first glimpse at the centre,
+    # whose 48x48 scale sees most of the canvas at a quarter of the resolution.
+    "translated-4g": _row(_BASE, "GlimpseTranslatedMNIST-v0", 40, env_kwargs={"num_glimpses": 4}),
+    "translated-6g": _row(_BASE, "GlimpseTranslatedMNIST-v0", 40, env_kwargs={"num_glimpses": 6}),
+    # Table 2: cluttered canvases (60x60 with 4 pieces of clutter; 100x100 with 8 and a fourth scale).
+    "cluttered60-8g": _row(_BASE, "GlimpseClutteredMNIST-v0", 40, env_kwargs={"num_glimpses": 8}),
+    "cluttered100-4g": _row(_BASE, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 4}),
+    "cluttered100-6g": _row(_BASE, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 6}),
+    # Fashion-MNIST, as MNIST.
+    "fashion-6g": _row(_BASE, "GlimpseFashionMNIST-v0", 40, env_kwargs={"num_glimpses": 6}),
+    # CIFAR-10 (32x32 RGB, one 8x8 scale, colour kept), LSTM core as the seed; conv glimpse network in -conv.
+    "cifar10-4g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", env_kwargs={"num_glimpses": 4}),
+    "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True,
+                            env_kwargs={"num_glimpses": 4}),
+    "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", env_kwargs={"num_glimpses": 6}),
 }
 """name -> the :class:`Args` fields it sets (the rest keep their defaults)."""

@@ -80,6 +80,8 @@ class Args:
     """Units of the recurrent core."""
     conv_glimpse: bool = False
     """Small convolutional network for the glimpse "what" branch instead of one linear layer."""
+    dropout: float = 0.0
+    """Dropout on the glimpse features and the core output during training (0: none)."""
     reinforce_weight: float = 1.0
     """λ, the weight of the REINFORCE term in the hybrid loss."""
     random_locations: bool = False
@@ -228,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     # ---- the agent --------------------------------------------------------------------------------
     config = RAMConfig.from_env(envs, location_std=args.location_std, core_type=args.core_type,
                                 core_hidden=args.core_hidden, conv_glimpse=args.conv_glimpse,
-                                reinforce_weight=args.reinforce_weight, random_locations=args.random_locations)
+                                reinforce_weight=args.reinforce_weight, random_locations=args.random_locations,
+                                dropout=args.dropout)
     if args.init_from:
         start = RAMPolicy.load(args.init_from, device=device)
         if (start.env_id, start.env_kwargs) != (args.env_id, args.env_kwargs):
