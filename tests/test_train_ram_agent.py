@@ -100,7 +100,7 @@ def test_help_lists_every_field_with_its_docstring() -> None:
 def test_presets_fill_only_what_is_not_given() -> None:
     module = load_train_module("ram_agent")
     args = module.resolve_args(["--preset", "mnist-2g", "--learning-rate", "0.5", "--env-kwargs", '{"num_scales": 2}'])
-    assert args.env_kwargs == {"num_glimpses": 2, "num_scales": 2}
+    assert args.env_kwargs == {"initial_location": "center", "num_glimpses": 2, "num_scales": 2}
     assert args.learning_rate == 0.5 and args.epochs == module.PRESETS["mnist-2g"]["epochs"]
 
 
