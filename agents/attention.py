@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import gymnasium as gym
 import torch
 
 from agents.networks import RAM
 from agents.rollout import run_episodes
 
-__all__ = ["collect_locations", "policy_diversity", "location_heatmaps"]
+__all__ = ["collect_locations", "policy_diversity", "location_heatmaps", "attention_report"]
 
 
 @torch.no_grad()
@@ -97,3 +98,30 @@ def location_heatmaps(locations: torch.Tensor, labels: torch.Tensor, num_classes
                     accumulate=True)
     counts = torch.bincount(labels.to(torch.int64), minlength=num_classes).clamp(min=1).double()
     return (maps / counts[:, None, None]).view(num_classes, steps, bins, bins)
+
+
+def attention_report(
+    policy: Any, split: str = "test", num_images: int | None = None, batch: int = 1000
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Where a :class:`~agents.policy.RAMPolicy` looks on ``split`` and how input-dependent that is.
+
+    Runs the deterministic policy on the first ``num_images`` images (default: all), ``batch`` episodes
+    at a time, in the env the policy was trained for. Returns the report (``images``,
+    ``error_deterministic``, and :func:`policy_diversity` for the ``learned`` locations and for
+    ``uniform_random`` ones on the same images) and the raw :func:`collect_locations` output.
+    """
+    import ram_env  # noqa: F401  (registers the env ids)
+
+    envs = gym.make_vec(policy.env_id, num_envs=batch, split=split, device=policy.device,
+                        autoreset_mode="disabled", **policy.env_kwargs)
+    seen = collect_locations(policy.model, envs, num_images)
+    classes = policy.config.num_classes
+    random_locations = torch.rand(seen["locations"].shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    report = {
+        "split": split,
+        "images": int(seen["label"].shape[0]),
+        "error_deterministic": float(1 - seen["correct"].float().mean()),
+        "learned": policy_diversity(seen["locations"], seen["label"], classes),
+        "uniform_random": policy_diversity(random_locations, seen["label"], classes),
+    }
+    return report, seen

@@ -33,3 +33,23 @@ def test_visualize_writes_every_figure(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, str(ROOT / "train" / "visualize.py"), "--checkpoint",
                               str(tmp_path / "nope.pt")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0 and "no file at" in missing.stderr
+
+
+def test_attention_table_prints_one_row_per_checkpoint(tmp_path: Path) -> None:
+    env = gym.make("GlimpseMNIST-v0", num_glimpses=3)
+    control = tmp_path / "control.pt"
+    RAMPolicy(RAM(RAMConfig.from_env(env, random_locations=True)), "GlimpseMNIST-v0", {"num_glimpses": 3}).save(control)
+    shipped = ROOT / "agents" / "pretrained" / "mnist-6g.pt"
+    proc = subprocess.run([sys.executable, str(ROOT / "train" / "attention_table.py"), str(shipped), str(control),
+                           "--split", "val", "--images", "300"],
+                          cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| `")]
+    assert len(rows) == 2 and rows[0].startswith("| `mnist-6g` |") and "random-location control" in rows[1]
+    # The trained policy's glimpses depend on the input less than random ones do, but not zero: distance
+    # learned / random in column 4, both positive and the learned one smaller.
+    learned, uniform = (float(x) for x in rows[0].split("|")[4].split("/"))
+    assert 0.05 < learned < uniform < 1.2
+    missing = subprocess.run([sys.executable, str(ROOT / "train" / "attention_table.py"), str(tmp_path / "nope.pt")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "no checkpoint file at" in missing.stderr

@@ -22,7 +22,6 @@ import json
 import sys
 from pathlib import Path
 
-import gymnasium as gym
 import matplotlib
 import torch
 
@@ -31,7 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from artifacts import atomic_path, episode_frames, save_episode_gif, save_glimpse_figures, write_json  # noqa: E402
 
 import ram_env  # noqa: E402, F401  (registers the env ids)
-from agents.attention import collect_locations, location_heatmaps, policy_diversity  # noqa: E402
+from agents.attention import attention_report, location_heatmaps  # noqa: E402
 from agents.ram import RAMPolicy  # noqa: E402
 
 
@@ -109,22 +108,11 @@ def main() -> None:
         save_episode_gif(frames, info, out / f"episode_{i}.gif")
 
     # Where the policy looks, per class and step, and how input-dependent that is.
-    # 1,000 episodes a batch, as train/evaluate.py runs them, so the same seeds give the same initial locations.
-    envs = gym.make_vec(policy.env_id, num_envs=1000, split=args.split, device=args.device,
-                        autoreset_mode="disabled", **policy.env_kwargs)
-    seen = collect_locations(policy.model, envs, args.metric_images or None)
+    report, seen = attention_report(policy, args.split, args.metric_images or None)
+    report = {"checkpoint": str(checkpoint), **report}
     classes = policy.config.num_classes
     maps = location_heatmaps(seen["locations"], seen["label"], classes)
     save_figure(heatmap_figure(maps, f"{name}: where the agent looks, by class and step"), out / "heatmaps.png")
-    random_locations = torch.rand(seen["locations"].shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    report = {
-        "checkpoint": str(checkpoint),
-        "split": args.split,
-        "images": int(seen["label"].shape[0]),
-        "error_deterministic": float(1 - seen["correct"].float().mean()),
-        "learned": policy_diversity(seen["locations"], seen["label"], classes),
-        "uniform_random": policy_diversity(random_locations, seen["label"], classes),
-    }
     write_json(report, out / "diversity.json")
 
     # Learning curves, when the run's log is at hand.
