@@ -25,7 +25,8 @@ _BASE: dict[str, Any] = {
 # episode at the centre instead fits the training digits (99.5 % train accuracy) but generalises worse:
 # 6 glimpses, 60 epochs, dropout 0.2: 2.51 % test error against 1.95 % from random starts. The random
 # first glimpse varies what each training episode sees; the 2-glimpse row, with one choice only, needs
-# its first glimpse on the digit.
+# its first glimpse on the digit. An LSTM core beats the paper's ReLU RNN here: 6 glimpses, 40 epochs,
+# 1.39 % test error against 1.95 % for the RNN after 110 epochs in three stages.
 _MNIST: dict[str, Any] = {**_BASE, "env_id": "GlimpseMNIST-v0"}
 
 
@@ -37,8 +38,8 @@ def _row(base: dict[str, Any], env_id: str, epochs: int, **fields: Any) -> dict[
 PRESETS: dict[str, dict[str, Any]] = {
     # Table 1a of Mnih et al. 2014: 28x28 MNIST, one 8x8 scale, T glimpses (6.27 / 1.73 / 1.29 % test error).
     "mnist-2g": _row(_BASE, "GlimpseMNIST-v0", 30, dropout=0.2, env_kwargs={"num_glimpses": 2}),
-    "mnist-4g": {**_MNIST, "env_kwargs": {"num_glimpses": 4}, "epochs": 60},
-    "mnist-6g": {**_MNIST, "env_kwargs": {"num_glimpses": 6}, "epochs": 60},
+    "mnist-4g": {**_MNIST, "core_type": "lstm", "env_kwargs": {"num_glimpses": 4}, "epochs": 40},
+    "mnist-6g": {**_MNIST, "core_type": "lstm", "env_kwargs": {"num_glimpses": 6}, "epochs": 40},
     # Table 1b: the digit anywhere on a 60x60 canvas; three 12x12 scales; the first glimpse at the centre,
     # whose 48x48 scale sees most of the canvas at a quarter of the resolution.
     "translated-4g": _row(_BASE, "GlimpseTranslatedMNIST-v0", 40, env_kwargs={"num_glimpses": 4}),
