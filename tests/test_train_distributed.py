@@ -37,7 +37,7 @@ def test_two_processes_train_in_sync_write_once_and_resume(tmp_path: Path) -> No
     assert summary["processes"] == 2 and summary["steps"] == 6
     # The result is an ordinary checkpoint.
     policy = RAMPolicy.load(run / "latest.pt", device="cpu")
-    assert policy.env_id == "GlimpseMNIST-v0" and policy.env_kwargs == {"num_glimpses": 2}
+    assert policy.env_id == "GlimpseMNIST-v0" and policy.env_kwargs == {"initial_location": "center", "num_glimpses": 2}
     # Ranks checked their replicas at every checkpoint (a mismatch raises); resume continues at step 6.
     again = torchrun(*TINY, "--max-steps", "9", "--output-dir", str(tmp_path), "--name", "ddp", "--resume")
     assert again.returncode == 0, again.stdout + again.stderr
