@@ -43,6 +43,22 @@ def test_config_checks_and_reads_the_env() -> None:
     assert config.location_std == 0.1 and not config.learn_std and not config.reinforce_into_core
 
 
+def test_dropout_acts_in_training_only() -> None:
+    with pytest.raises(ValueError, match="dropout"):
+        RAMConfig(dropout=1.0)
+    torch.manual_seed(0)
+    model = RAM(small_config(dropout=0.5))
+    glimpse, location = torch.rand(64, model.config.glimpse_length), torch.rand(64, 2) * 2 - 1
+    state = model.initial_state(64)
+    model.eval()
+    _, a = model.step(glimpse, location, state)
+    _, b = model.step(glimpse, location, state)
+    torch.testing.assert_close(a, b)  # evaluation: no dropout, the same output twice
+    model.train()
+    _, c = model.step(glimpse, location, state)
+    assert not torch.allclose(a, c) and (c == 0).float().mean() > (a == 0).float().mean() + 0.2
+
+
 def test_untanhed_mean_is_linear() -> None:
     model = RAM(small_config(tanh_mean=False))
     features = torch.randn(3, 256) * 100
