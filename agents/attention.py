@@ -45,7 +45,9 @@ def collect_locations(
     for start in range(0, total, n):
         count = min(n, total - start)
         index = torch.arange(start, start + n, device=device).clamp_(max=total - 1)
-        episodes = run_episodes(model, envs, index, 1, deterministic=deterministic, seed=seed + start)
+        noise = torch.Generator(device=device).manual_seed(seed + start)  # as evaluate() seeds its paths
+        episodes = run_episodes(model, envs, index, 1, deterministic=deterministic, seed=seed + start,
+                                generator=noise)
         locations.append(episodes.locations[:count].clamp(-1.0, 1.0).float().cpu())
         labels.append(episodes.label[:count].cpu())
         correct.append(episodes.reward[:count].cpu() > 0.5)
