@@ -14,6 +14,10 @@ and ``b_t`` the baseline after glimpse ``t``:
   ``glimpse_net``. Getting this routing wrong is the known way to break RAM;
   ``tests/test_agent_routing.py`` proves it with autograd. With ``config.random_locations`` (the
   random-glimpse control) the locations are not the policy's and the term is zero.
+- path consistency (optional, ``config.consistency_weight``; 0 in the paper's loss): with ``M >= 2``
+  location paths per image, ``mean_paths KL(p̄ || p_m)`` where ``p_m`` is path ``m``'s class
+  distribution and ``p̄`` the mean over the image's paths, detached: the Monte Carlo ensemble teaches
+  each single path. Like cross-entropy it trains ``classifier``, ``core`` and ``glimpse_net``.
 """
 
 from __future__ import annotations
@@ -24,15 +28,15 @@ import torch.nn.functional as F
 from agents.networks import RAM
 from agents.rollout import EpisodeBatch, run_episodes
 
-__all__ = ["EpisodeObjective", "hybrid_loss"]
+__all__ = ["EpisodeObjective", "hybrid_loss", "path_consistency"]
 
 
 def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
     """``loss = cross_entropy + baseline_mse + λ * reinforce`` for a batch of episodes.
 
     Returns scalar tensors: ``"loss"`` (to backpropagate), the unweighted terms ``"cross_entropy"``,
-    ``"baseline_mse"`` and ``"reinforce"``, and for logging (detached) ``"accuracy"`` (mean reward)
-    and ``"advantage_std"``.
+    ``"baseline_mse"``, ``"reinforce"`` and ``"consistency"`` (computed whether or not it is weighted in),
+    and for logging (detached) ``"accuracy"`` (mean reward) and ``"advantage_std"``.
     """
     config = model.config
     features = episodes.features  # (N, T, H)
@@ -54,15 +58,30 @@ def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
         log_prob = model.location_policy.log_prob(policy_input, episodes.locations)  # (N, T-1)
         reinforce = -(log_prob * advantage).sum(dim=1).mean()
 
+    consistency = path_consistency(logits, episodes.num_samples)
     loss = cross_entropy + baseline_mse + config.reinforce_weight * reinforce
+    if config.consistency_weight > 0:
+        loss = loss + config.consistency_weight * consistency
     return {
         "loss": loss,
         "cross_entropy": cross_entropy,
         "baseline_mse": baseline_mse,
         "reinforce": reinforce,
+        "consistency": consistency,
         "accuracy": reward.mean().detach(),
         "advantage_std": advantage.std() if advantage.numel() > 1 else advantage.new_zeros(()),
     }
+
+
+def path_consistency(logits: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """``mean KL(p̄ || p_m)`` over the ``M = num_samples`` paths of each image (rows ``m * B + b``), ``p̄``
+    the detached mean of their softmax; 0 when ``M = 1``. ``logits`` ``(M * B, C)``."""
+    if num_samples < 2:
+        return logits.new_zeros(())
+    log_p = F.log_softmax(logits, dim=-1).view(num_samples, -1, logits.shape[-1])  # (M, B, C)
+    mean = log_p.exp().mean(0).detach()  # (B, C)
+    kl = (mean * (mean.clamp_min(1e-12).log() - log_p)).sum(-1)  # (M, B)
+    return kl.mean()
 
 
 class EpisodeObjective(torch.nn.Module):

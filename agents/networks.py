@@ -55,6 +55,11 @@ class RAMConfig:
     """Let the REINFORCE gradient flow into the core and glimpse network (default: location head only)."""
     reinforce_weight: float = 1.0
     """Weight λ of the REINFORCE term in the hybrid loss."""
+    consistency_weight: float = 0.0
+    """Weight of the path-consistency term: each of the ``M`` location paths of an image is pulled towards the
+    class distribution averaged over all ``M`` (KL divergence to the detached mean), so that one path, the
+    deterministic one included, predicts what the Monte Carlo ensemble does. 0: off (the paper's loss);
+    needs ``M >= 2``."""
     dropout: float = 0.0
     """Dropout probability on the glimpse features entering the core and on the core output the heads read
     (training only; 0: none). A regulariser for when every episode starts at the same place and the
@@ -77,8 +82,10 @@ class RAMConfig:
             raise ValueError(f"location_std must be a positive number, got {self.location_std!r}")
         if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
-        if not (math.isfinite(self.reinforce_weight) and self.reinforce_weight >= 0):
-            raise ValueError(f"reinforce_weight must be a non-negative number, got {self.reinforce_weight!r}")
+        for name in ("reinforce_weight", "consistency_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
 
     @property
     def glimpse_length(self) -> int:

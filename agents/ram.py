@@ -7,7 +7,7 @@ loss and its routing) and :mod:`agents.policy` (save, load, SB3-style ``predict`
 
 from __future__ import annotations
 
-from agents.loss import EpisodeObjective, hybrid_loss
+from agents.loss import EpisodeObjective, hybrid_loss, path_consistency
 from agents.networks import CORE_TYPES, RAM, Baseline, Core, GlimpseNetwork, LocationPolicy, RAMConfig
 from agents.policy import RAMPolicy
 from agents.rollout import EpisodeBatch, class_scores, evaluate, make_action, run_episodes
@@ -27,5 +27,6 @@ __all__ = [
     "evaluate",
     "hybrid_loss",
     "EpisodeObjective",
+    "path_consistency",
     "RAMPolicy",
 ]

@@ -10,6 +10,7 @@ import pytest
 import torch
 from test_agent_fake_envs import FakeGlimpseVectorEnv
 
+from agents.loss import path_consistency
 from agents.ram import RAM, RAMConfig, hybrid_loss, run_episodes
 
 GROUPS = ("glimpse_net", "core", "location_policy", "baseline", "classifier")
@@ -95,3 +96,29 @@ def test_random_location_control_trains_no_location_policy_and_looks_uniformly()
     # Uniform on [-1, 1]^2 even in deterministic mode: mean ~0, std ~1/sqrt(3), both ends reached.
     assert locations.abs().max() <= 1.0 and locations.mean(0).abs().max() < 0.1
     assert (locations.std(0) - 3**-0.5).abs().max() < 0.05
+
+
+def test_path_consistency_trains_what_cross_entropy_trains() -> None:
+    model, losses = make_losses(core_type="lstm", consistency_weight=0.5)
+    assert losses["consistency"] > 0  # two sampled paths per image disagree a little
+    assert reached_groups(model, losses["consistency"]) == {"glimpse_net", "core", "classifier"}
+    expected = (losses["cross_entropy"] + losses["baseline_mse"] + losses["reinforce"]
+                + 0.5 * losses["consistency"])
+    torch.testing.assert_close(losses["loss"], expected)
+    _, off = make_losses(core_type="lstm")  # weight 0, the paper's loss: reported, not added
+    torch.testing.assert_close(off["loss"], off["cross_entropy"] + off["baseline_mse"] + off["reinforce"])
+
+
+def test_path_consistency_is_the_kl_to_the_detached_mean_of_each_images_paths() -> None:
+    logits = torch.randn(3 * 4, 10, requires_grad=True)  # M = 3 paths of B = 4 images, rows m * B + b
+    p = torch.softmax(logits, -1).view(3, 4, 10)
+    mean = p.mean(0)
+    manual = (mean * (mean.log() - p.log())).sum(-1).mean()
+    torch.testing.assert_close(path_consistency(logits, 3), manual)
+    assert path_consistency(logits, 1) == 0  # one path: nothing to agree with
+    same = torch.randn(4, 10).repeat(3, 1)  # every path of an image says the same: no pull
+    torch.testing.assert_close(path_consistency(same, 3), torch.zeros(()), atol=1e-6, rtol=0)
+    # The target is detached: the gradient moves each path towards the mean, never the mean itself.
+    (grad,) = torch.autograd.grad(path_consistency(logits, 3), logits)
+    kl_grad = (torch.softmax(logits, -1).view(3, 4, 10) - mean.detach()) / 12  # d/dlogits of mean KL
+    torch.testing.assert_close(grad, kl_grad.reshape(12, 10))

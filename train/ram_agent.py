@@ -84,6 +84,9 @@ class Args:
     """Dropout on the glimpse features and the core output during training (0: none)."""
     reinforce_weight: float = 1.0
     """λ, the weight of the REINFORCE term in the hybrid loss."""
+    consistency_weight: float = 0.0
+    """Weight of the path-consistency term: each of an image's M location paths is pulled towards their mean class
+    distribution, so that a single path predicts what the MC ensemble does (0: off, the paper's loss; needs M >= 2)."""
     random_locations: bool = False
     """The random-glimpse control: look at uniformly random locations (train and evaluation); no REINFORCE."""
     grad_clip: float = 0.0
@@ -128,8 +131,8 @@ class Args:
 
 # The log's columns, in order; val columns are empty on rows without a validation.
 CSV_FIELDS = ["step", "epoch", "wall_time", "losses/loss", "losses/cross_entropy", "losses/baseline_mse",
-              "losses/reinforce", "charts/train_accuracy", "charts/advantage_std", "charts/learning_rate",
-              "charts/samples_per_s", "charts/val_error", "charts/val_error_mc"]
+              "losses/reinforce", "losses/consistency", "charts/train_accuracy", "charts/advantage_std",
+              "charts/learning_rate", "charts/samples_per_s", "charts/val_error", "charts/val_error_mc"]
 
 
 def resolve_args(argv: list[str] | None = None) -> Args:
@@ -231,14 +234,15 @@ def main(argv: list[str] | None = None) -> None:
     config = RAMConfig.from_env(envs, location_std=args.location_std, core_type=args.core_type,
                                 core_hidden=args.core_hidden, conv_glimpse=args.conv_glimpse,
                                 reinforce_weight=args.reinforce_weight, random_locations=args.random_locations,
-                                dropout=args.dropout)
+                                dropout=args.dropout, consistency_weight=args.consistency_weight)
     if args.init_from:
         start = RAMPolicy.load(args.init_from, device=device)
         if (start.env_id, start.env_kwargs) != (args.env_id, args.env_kwargs):
             raise SystemExit(f"--init-from {args.init_from} was trained on {start.env_id} {start.env_kwargs}, "
                              f"not {args.env_id} {args.env_kwargs}")
         config = dataclasses.replace(start.config, location_std=args.location_std,
-                                     reinforce_weight=args.reinforce_weight)
+                                     reinforce_weight=args.reinforce_weight,
+                                     consistency_weight=args.consistency_weight)
     model = RAM(config).to(device)
     if args.init_from:
         model.load_state_dict(start.model.state_dict())
@@ -354,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
         bar.update(1)
 
         # -- logging --
-        for key in ("loss", "cross_entropy", "baseline_mse", "reinforce", "accuracy", "advantage_std"):
+        for key in ("loss", "cross_entropy", "baseline_mse", "reinforce", "consistency", "accuracy", "advantage_std"):
             window[key] = window.get(key, 0.0) + losses[key].item()
         window_steps += 1
         last = step == total_steps
@@ -364,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
                 "step": step, "epoch": step / steps_per_epoch, "wall_time": round(elapsed(), 2),
                 "losses/loss": mean["loss"], "losses/cross_entropy": mean["cross_entropy"],
                 "losses/baseline_mse": mean["baseline_mse"], "losses/reinforce": mean["reinforce"],
+                "losses/consistency": mean["consistency"],
                 "charts/train_accuracy": mean["accuracy"], "charts/advantage_std": mean["advantage_std"],
                 "charts/learning_rate": optimizer.param_groups[0]["lr"],
                 "charts/samples_per_s": window_steps * global_batch * args.num_samples / window_time,
