@@ -23,7 +23,7 @@ PRETRAINED = ROOT / "agents" / "pretrained"
 SHIPPED = {
     "mnist-2g": 0.11, "mnist-4g": 0.03, "mnist-6g": 0.03,
     "translated-4g": 0.045, "translated-6g": 0.045,
-    "cluttered60-8g": 0.16, "cluttered100-6g": 0.42, "fashion-6g": 0.19,
+    "cluttered60-8g": 0.16, "cluttered100-4g": 0.45, "cluttered100-6g": 0.42, "fashion-6g": 0.19,
     "cifar10-4g": 0.62,
 }
 
@@ -49,7 +49,7 @@ def test_shipped_policy_classifies_test_images(name: str) -> None:
     policy = RAMPolicy.load(path, device="cpu")
     assert policy.env_id == row["env_id"] and policy.config.num_glimpses == row["env_kwargs"]["num_glimpses"]
     assert policy.env_kwargs.get("initial_location", "random") == row["env_kwargs"].get("initial_location", "random")
-    assert path.stat().st_size < 3_000_000
+    assert path.stat().st_size < 3_500_000
     envs = gym.make_vec(policy.env_id, num_envs=500, split="test", autoreset_mode="disabled", **policy.env_kwargs)
     result = evaluate(policy.model, envs, num_samples=1, num_images=1000)
     assert result["error_deterministic"] <= SHIPPED[name]
