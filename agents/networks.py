@@ -9,6 +9,7 @@ logits). Which loss reaches which of these parameters is decided in :mod:`agents
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -210,6 +211,11 @@ class Baseline(nn.Module):
 class RAM(nn.Module):
     """Recurrent attention model: ``glimpse_net``, ``core``, ``location_policy``, ``baseline``, ``classifier``."""
 
+    compute_dtype: torch.dtype | None = None
+    """Run the glimpse network and the core under ``torch.autocast`` to this dtype (``torch.bfloat16``: the
+    bfloat16 matrix units of recent CPUs, tensor cores on GPUs); ``None``: float32 throughout. The heads, the
+    state carried between steps and everything returned stay float32. A runtime setting, never saved."""
+
     def __init__(self, config: RAMConfig) -> None:
         super().__init__()
         self.config = config
@@ -235,8 +241,12 @@ class RAM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Take in one glimpse ``(N, k*C*g*g)`` seen at ``location`` ``(N, 2)``; return the new state and
         the core output ``features`` ``(N, core_hidden)`` that every head reads."""
-        state, features = self.core(self.dropout(self.glimpse_net(glimpse, location)), state)
-        return state, self.dropout(features)
+        dtype = self.compute_dtype
+        precision = (torch.autocast(glimpse.device.type, dtype=dtype) if dtype is not None
+                     else contextlib.nullcontext())
+        with precision:
+            state, features = self.core(self.dropout(self.glimpse_net(glimpse, location)), state)
+        return state.float(), self.dropout(features.float())
 
     def next_location(
         self, features: torch.Tensor, deterministic: bool = False, generator: torch.Generator | None = None

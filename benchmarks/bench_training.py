@@ -3,6 +3,7 @@
     python benchmarks/bench_training.py                        # MNIST 6 glimpses, B=64 x M=5, CPU
     python benchmarks/bench_training.py --device cuda --batch-size 256
     python benchmarks/bench_training.py --run runs/NAME        # also: wall-clock to a val error target
+    python benchmarks/bench_training.py --precision bfloat16 --core-type lstm --batch-size 128 --num-samples 4
 
 Both timings are taken in the same process on the same batch shape:
 
@@ -13,8 +14,10 @@ Both timings are taken in the same process on the same batch shape:
   only thing missing is the env.
 
 The ratio env / model-only is the share of the model-only speed that training keeps (1.0: the env is
-free). A sample is one episode (one image seen along one location path). With ``--run``, it also prints
-the wall-clock at which that run's val error (deterministic) first reached ``--target``.
+free). With ``--precision bfloat16`` both run the glimpse network and core under bfloat16 autocast (as
+``train/ram_agent.py --precision bfloat16``), and the float32 training step through the env is timed too, as
+the baseline of the speed-up. A sample is one episode (one image seen along one location path). With
+``--run``, it also prints the wall-clock at which that run's val error (deterministic) first reached ``--target``.
 """
 
 from __future__ import annotations
@@ -86,6 +89,9 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=5, help="location paths per image, M")
     parser.add_argument("--steps", type=int, default=100, help="timed steps per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="alternating measurements of each; the best counts")
+    parser.add_argument("--core-type", default="rnn", choices=["rnn", "lstm", "gru"], help="recurrent core")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                        help="arithmetic of the glimpse network and core (autocast)")
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     parser.add_argument("--run", type=Path, default=None, help="a run folder: report its wall-clock to --target")
@@ -97,7 +103,8 @@ def main() -> None:
     n = args.batch_size * args.num_samples
     envs = gym.make_vec(args.env_id, num_envs=n, split="train", device=device, autoreset_mode="disabled",
                         num_glimpses=args.num_glimpses)
-    model = RAM(RAMConfig.from_env(envs)).to(device)
+    model = RAM(RAMConfig.from_env(envs, core_type=args.core_type)).to(device)
+    dtype = torch.bfloat16 if args.precision == "bfloat16" else None
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     permutation = torch.randperm(int(envs.num_images)).to(device)
     glimpses, where, stored = record_glimpses(model, envs, permutation[: args.batch_size], args.num_samples)
@@ -127,15 +134,27 @@ def main() -> None:
             torch.cuda.synchronize()
         return args.steps * n / (time.perf_counter() - start)
 
-    env_rate, model_rate = 0.0, 0.0
+    def at_precision(fn, precision: torch.dtype | None):
+        def timed(i: int) -> None:
+            model.compute_dtype = precision
+            fn(i)
+        return timed
+
+    env_rate, model_rate, float32_rate = 0.0, 0.0, 0.0
     for _ in range(args.repeats):
-        env_rate = max(env_rate, rate(env_steps))
-        model_rate = max(model_rate, rate(model_steps))
+        env_rate = max(env_rate, rate(at_precision(env_steps, dtype)))
+        model_rate = max(model_rate, rate(at_precision(model_steps, dtype)))
+        if dtype is not None:
+            float32_rate = max(float32_rate, rate(at_precision(env_steps, None)))
     print(f"{args.env_id} T={args.num_glimpses}, B={args.batch_size} x M={args.num_samples} = {n} episodes per step, "
-          f"{device} ({torch.get_num_threads()} threads), torch {torch.__version__}")
+          f"{args.core_type} core, {args.precision}, {device} ({torch.get_num_threads()} threads), "
+          f"torch {torch.__version__}")
     print(f"  training through the env      {env_rate:10.0f} samples/s")
     print(f"  model only (stored glimpses)  {model_rate:10.0f} samples/s")
     print(f"  ratio env / model only        {env_rate / model_rate:10.2f}")
+    if dtype is not None:
+        print(f"  float32 through the env       {float32_rate:10.0f} samples/s")
+        print(f"  ratio {args.precision} / float32       {env_rate / float32_rate:10.2f}")
     if args.run is not None:
         print(time_to_target(args.run, args.target))
 

@@ -43,6 +43,28 @@ def test_config_checks_and_reads_the_env() -> None:
     assert config.location_std == 0.1 and not config.learn_std and not config.reinforce_into_core
 
 
+@pytest.mark.parametrize("core_type", CORE_TYPES)
+def test_bfloat16_compute_keeps_float32_outputs_close_to_float32(core_type: str) -> None:
+    torch.manual_seed(0)
+    model = RAM(small_config(core_type=core_type, conv_glimpse=core_type == "gru"))
+    glimpse, location = torch.rand(16, model.config.glimpse_length), torch.rand(16, 2) * 2 - 1
+    state = model.initial_state(16)
+    outputs = {}
+    for dtype in (None, torch.bfloat16):
+        model.compute_dtype = dtype
+        s = state
+        for _ in range(3):
+            s, h = model.step(glimpse, location, s)
+        assert s.dtype == h.dtype == torch.float32
+        outputs[dtype] = h
+        h.sum().backward()  # gradients reach the float32 parameters through the autocast region
+        grad = model.glimpse_net.what_out.weight.grad
+        assert grad is not None and grad.dtype == torch.float32 and grad.abs().sum() > 0
+        model.zero_grad()
+    assert not torch.equal(outputs[None], outputs[torch.bfloat16])  # bfloat16 really ran
+    torch.testing.assert_close(outputs[torch.bfloat16], outputs[None], atol=0.05, rtol=0.05)
+
+
 def test_dropout_acts_in_training_only() -> None:
     with pytest.raises(ValueError, match="dropout"):
         RAMConfig(dropout=1.0)

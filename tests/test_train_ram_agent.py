@@ -129,6 +129,20 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path: Path) -> None:
     assert not (tmp_path / "nan" / "test_results.json").exists()
 
 
+def test_bfloat16_training_and_the_consistency_term_run_and_log(tmp_path: Path) -> None:
+    proc = run_script(SCRIPT, *TINY, "--precision", "bfloat16", "--consistency-weight", "1.0", "--no-figures",
+                      "--output-dir", tmp_path, "--name", "bf16")
+    assert proc.returncode == 0, proc.stderr
+    rows = read_csv(tmp_path / "bf16" / "progress.csv")
+    assert len(rows) == 6 and all(float(r["losses/consistency"]) >= 0 for r in rows)
+    assert all(abs(float(r["losses/loss"])) < 1e3 for r in rows)
+    saved = RAMPolicy.load(tmp_path / "bf16" / "best.pt")
+    assert saved.config.consistency_weight == 1.0 and saved.model.compute_dtype is None  # saved runs float32
+    assert next(saved.model.parameters()).dtype == torch.float32
+    proc = run_script(SCRIPT, *TINY, "--precision", "float16", "--output-dir", tmp_path, "--name", "f16")
+    assert proc.returncode != 0 and "--precision must be one of ['bfloat16', 'float32']" in proc.stderr
+
+
 def test_seeded_runs_repeat(tiny_run: Path, tmp_path: Path) -> None:
     proc = run_script(SCRIPT, *TINY, "--output-dir", tmp_path, "--name", "again")
     assert proc.returncode == 0, proc.stderr
