@@ -1,7 +1,7 @@
 """The hybrid loss of RAM, and the routing of each of its terms to the parameters it may train.
 
-The three terms, with ``R`` the episode's reward (the same return for every step: no discounting)
-and ``b_t`` the baseline after glimpse ``t``:
+The three terms of the paper and an optional fourth, with ``R`` the episode's reward (the same return for
+every step: no discounting) and ``b_t`` the baseline after glimpse ``t``:
 
 - cross-entropy of the classifier's logits after the last glimpse against the env's label. It
   trains ``classifier``, ``core`` and ``glimpse_net`` (never the location policy: the locations the
@@ -32,7 +32,7 @@ __all__ = ["EpisodeObjective", "hybrid_loss", "path_consistency"]
 
 
 def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
-    """``loss = cross_entropy + baseline_mse + λ * reinforce`` for a batch of episodes.
+    """``loss = cross_entropy + baseline_mse + λ * reinforce (+ w * consistency)`` for a batch of episodes.
 
     Returns scalar tensors: ``"loss"`` (to backpropagate), the unweighted terms ``"cross_entropy"``,
     ``"baseline_mse"``, ``"reinforce"`` and ``"consistency"`` (computed whether or not it is weighted in),

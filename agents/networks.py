@@ -9,8 +9,8 @@ logits). Which loss reaches which of these parameters is decided in :mod:`agents
 
 from __future__ import annotations
 
-import contextlib
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,10 +57,10 @@ class RAMConfig:
     reinforce_weight: float = 1.0
     """Weight λ of the REINFORCE term in the hybrid loss."""
     consistency_weight: float = 0.0
-    """Weight of the path-consistency term: each of the ``M`` location paths of an image is pulled towards the
-    class distribution averaged over all ``M`` (KL divergence to the detached mean), so that one path, the
-    deterministic one included, predicts what the Monte Carlo ensemble does. 0: off (the paper's loss);
-    needs ``M >= 2``."""
+    """Weight of the path-consistency term: each of the ``M`` sampled location paths of an image is pulled
+    towards the class distribution averaged over all ``M`` (KL divergence to the detached mean), so that a
+    single path (at evaluation, the deterministic one) comes closer to what the Monte Carlo ensemble predicts.
+    0: off (the paper's loss); it has an effect only with ``M >= 2`` paths per image."""
     dropout: float = 0.0
     """Dropout probability on the glimpse features entering the core and on the core output the heads read
     (training only; 0: none). A regulariser for when every episode starts at the same place and the
@@ -85,7 +85,7 @@ class RAMConfig:
             raise ValueError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
         for name in ("reinforce_weight", "consistency_weight"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            if isinstance(value, bool) or not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
 
     @property
@@ -211,14 +211,10 @@ class Baseline(nn.Module):
 class RAM(nn.Module):
     """Recurrent attention model: ``glimpse_net``, ``core``, ``location_policy``, ``baseline``, ``classifier``."""
 
-    compute_dtype: torch.dtype | None = None
-    """Run the glimpse network and the core under ``torch.autocast`` to this dtype (``torch.bfloat16``: the
-    bfloat16 matrix units of recent CPUs, tensor cores on GPUs); ``None``: float32 throughout. The heads, the
-    state carried between steps and everything returned stay float32. A runtime setting, never saved."""
-
     def __init__(self, config: RAMConfig) -> None:
         super().__init__()
         self.config = config
+        self._compute_dtype: torch.dtype | None = None
         self.glimpse_net = GlimpseNetwork(config)
         self.core = Core(config.core_type, config.glimpse_features, config.core_hidden)
         self.location_policy = LocationPolicy(config.core_hidden, config.location_std, config.learn_std,
@@ -226,6 +222,23 @@ class RAM(nn.Module):
         self.baseline = Baseline(config.core_hidden)
         self.classifier = nn.Linear(config.core_hidden, config.num_classes)
         self.dropout = nn.Dropout(config.dropout)
+
+    @property
+    def compute_dtype(self) -> torch.dtype | None:
+        """Run the glimpse network and the core under ``torch.autocast`` to this dtype: ``torch.bfloat16`` (the
+        bfloat16 matrix units of recent CPUs, tensor cores on GPUs), or ``None`` (the parameters' dtype
+        throughout). The heads run outside autocast, and the state and features :meth:`step` returns are cast
+        back to the parameters' dtype; their values are rounded to bfloat16 inside each step (for "lstm" the
+        cell state too). A runtime setting for training steps, never saved; :func:`agents.rollout.evaluate`
+        clears it while it runs."""
+        return self._compute_dtype
+
+    @compute_dtype.setter
+    def compute_dtype(self, dtype: torch.dtype | None) -> None:
+        if dtype not in (None, torch.bfloat16):
+            raise ValueError(f"compute_dtype must be None or torch.bfloat16, got {dtype!r} (float16 would need "
+                             "loss scaling, which the training loop does not do)")
+        self._compute_dtype = dtype
 
     @property
     def state_size(self) -> int:
@@ -241,12 +254,13 @@ class RAM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Take in one glimpse ``(N, k*C*g*g)`` seen at ``location`` ``(N, 2)``; return the new state and
         the core output ``features`` ``(N, core_hidden)`` that every head reads."""
-        dtype = self.compute_dtype
-        precision = (torch.autocast(glimpse.device.type, dtype=dtype) if dtype is not None
-                     else contextlib.nullcontext())
-        with precision:
+        if self._compute_dtype is None:
             state, features = self.core(self.dropout(self.glimpse_net(glimpse, location)), state)
-        return state.float(), self.dropout(features.float())
+            return state, self.dropout(features)
+        dtype = self.classifier.weight.dtype
+        with torch.autocast(glimpse.device.type, dtype=self._compute_dtype):
+            state, features = self.core(self.dropout(self.glimpse_net(glimpse, location)), state)
+        return state.to(dtype), self.dropout(features.to(dtype))
 
     def next_location(
         self, features: torch.Tensor, deterministic: bool = False, generator: torch.Generator | None = None

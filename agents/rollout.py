@@ -122,14 +122,16 @@ def evaluate(
 
     Also returns ``"num_images"``. Batches that would run past the split are padded with the last
     image and the padding is not counted. Everything random (initial locations, canvases, the MC
-    paths) is drawn from ``seed``, so the same model gives the same figures in any process.
+    paths) is drawn from ``seed``, so the same model gives the same figures in any process. It runs in the
+    parameters' precision: a ``model.compute_dtype`` set for training is cleared while it runs.
     """
     total = int(envs.num_images) if num_images is None else min(int(num_images), int(envs.num_images))
     n = envs.num_envs
     if num_samples < 1 or n % num_samples:
         raise ValueError(f"envs.num_envs = {n} must be a multiple of num_samples = {num_samples}")
-    was_training = model.training
+    was_training, compute_dtype = model.training, model.compute_dtype
     model.eval()
+    model.compute_dtype = None  # figures in the parameters' precision, whatever a training loop set
     device = model.classifier.weight.device
     wrong_det = torch.zeros((), dtype=torch.int64, device=device)
     wrong_mc = torch.zeros((), dtype=torch.int64, device=device)
@@ -148,6 +150,7 @@ def evaluate(
                 label = episodes.label.view(samples, batch)[0]
                 wrong_mc += (probs.argmax(-1) != label.to(device))[:count].sum()
     model.train(was_training)
+    model.compute_dtype = compute_dtype
     return {
         "error_deterministic": wrong_det.item() / total,
         "error_mc": wrong_mc.item() / total,

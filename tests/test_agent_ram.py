@@ -63,6 +63,20 @@ def test_bfloat16_compute_keeps_float32_outputs_close_to_float32(core_type: str)
         model.zero_grad()
     assert not torch.equal(outputs[None], outputs[torch.bfloat16])  # bfloat16 really ran
     torch.testing.assert_close(outputs[torch.bfloat16], outputs[None], atol=0.05, rtol=0.05)
+    with pytest.raises(ValueError, match="compute_dtype must be None or torch.bfloat16"):
+        model.compute_dtype = torch.float16
+    double = RAM(small_config(core_type=core_type)).double()  # no autocast: the parameters' dtype throughout
+    _, h = double.step(glimpse.double(), location.double(), double.initial_state(16).double())
+    assert h.dtype == torch.float64 and double.classifier(h).dtype == torch.float64
+
+
+def test_evaluate_runs_in_the_parameters_precision_and_restores_the_training_setting() -> None:
+    torch.manual_seed(0)
+    model = RAM(RAMConfig.from_env(FakeGlimpseVectorEnv(num_envs=8), core_hidden=32))
+    plain = evaluate(model, FakeGlimpseVectorEnv(num_envs=8), num_samples=2)
+    model.compute_dtype = torch.bfloat16
+    assert evaluate(model, FakeGlimpseVectorEnv(num_envs=8), num_samples=2) == plain
+    assert model.compute_dtype is torch.bfloat16
 
 
 def test_dropout_acts_in_training_only() -> None:
