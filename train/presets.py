@@ -40,7 +40,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Table 1a of Mnih et al. 2014: 28x28 MNIST, one 8x8 scale, T glimpses (6.27 / 1.73 / 1.29 % test error).
     "mnist-2g": _row(_BASE, "GlimpseMNIST-v0", 30, dropout=0.2, env_kwargs={"num_glimpses": 2}),
     "mnist-4g": {**_MNIST, "core_type": "lstm", "env_kwargs": {"num_glimpses": 4}, "epochs": 40},
-    "mnist-6g": {**_MNIST, "core_type": "lstm", "env_kwargs": {"num_glimpses": 6}, "epochs": 40},
+    # mnist-6g: 4 location paths per image and the path-consistency term (trained with --precision bfloat16):
+    # best val error 1.00 % against 1.30 % with 2 paths and no consistency; test 1.36 % against 1.39 %.
+    "mnist-6g": {**_MNIST, "core_type": "lstm", "num_samples": 4, "consistency_weight": 1.0,
+                 "env_kwargs": {"num_glimpses": 6}, "epochs": 40},
     # Table 1b: the digit anywhere on a 60x60 canvas; three 12x12 scales; the first glimpse at the centre,
     # whose 48x48 scale sees most of the canvas at a quarter of the resolution.
     # translated-4g: 100 epochs with the path-consistency term, 2.72 % test error (40 epochs without: 3.28 %).

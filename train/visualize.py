@@ -28,6 +28,7 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from artifacts import atomic_path, episode_frames, save_episode_gif, save_glimpse_figures, write_json  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 import ram_env  # noqa: E402, F401  (registers the env ids)
 from agents.attention import attention_report, location_heatmaps  # noqa: E402
@@ -79,6 +80,7 @@ def curves_figure(rows: list[dict[str, str]], title: str) -> plt.Figure:
     axes[2].legend(fontsize=7)
     for ax in axes:
         ax.set_xlabel("optimizer step")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
