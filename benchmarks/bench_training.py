@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="timed steps per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="alternating measurements of each; the best counts")
     parser.add_argument("--core-type", default="rnn", choices=["rnn", "lstm", "gru"], help="recurrent core")
+    parser.add_argument("--conv-glimpse", action="store_true", help="convolutional glimpse network")
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                         help="arithmetic of the glimpse network and core (autocast)")
     parser.add_argument("--device", default="cpu", help="torch device")
@@ -103,7 +104,7 @@ def main() -> None:
     n = args.batch_size * args.num_samples
     envs = gym.make_vec(args.env_id, num_envs=n, split="train", device=device, autoreset_mode="disabled",
                         num_glimpses=args.num_glimpses)
-    model = RAM(RAMConfig.from_env(envs, core_type=args.core_type)).to(device)
+    model = RAM(RAMConfig.from_env(envs, core_type=args.core_type, conv_glimpse=args.conv_glimpse)).to(device)
     dtype = torch.bfloat16 if args.precision == "bfloat16" else None
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     permutation = torch.randperm(int(envs.num_images)).to(device)
@@ -146,8 +147,9 @@ def main() -> None:
         model_rate = max(model_rate, rate(at_precision(model_steps, dtype)))
         if dtype is not None:
             float32_rate = max(float32_rate, rate(at_precision(env_steps, None)))
+    glimpse_net = "conv glimpse net" if args.conv_glimpse else "linear glimpse net"
     print(f"{args.env_id} T={args.num_glimpses}, B={args.batch_size} x M={args.num_samples} = {n} episodes per step, "
-          f"{args.core_type} core, {args.precision}, {device} ({torch.get_num_threads()} threads), "
+          f"{args.core_type} core, {glimpse_net}, {args.precision}, {device} ({torch.get_num_threads()} threads), "
           f"torch {torch.__version__}")
     print(f"  training through the env      {env_rate:10.0f} samples/s")
     print(f"  model only (stored glimpses)  {model_rate:10.0f} samples/s")
