@@ -136,10 +136,12 @@ class Args:
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 """--precision -> RAM.compute_dtype during training steps."""
 
+LOSS_TERMS = ("loss", "cross_entropy", "baseline_mse", "reinforce", "consistency")
+"""The terms of :func:`agents.loss.hybrid_loss` logged as ``losses/<term>``."""
 # The log's columns, in order; val columns are empty on rows without a validation.
-CSV_FIELDS = ["step", "epoch", "wall_time", "losses/loss", "losses/cross_entropy", "losses/baseline_mse",
-              "losses/reinforce", "losses/consistency", "charts/train_accuracy", "charts/advantage_std",
-              "charts/learning_rate", "charts/samples_per_s", "charts/val_error", "charts/val_error_mc"]
+CSV_FIELDS = ["step", "epoch", "wall_time", *(f"losses/{term}" for term in LOSS_TERMS), "charts/train_accuracy",
+              "charts/advantage_std", "charts/learning_rate", "charts/samples_per_s", "charts/val_error",
+              "charts/val_error_mc"]
 
 
 def resolve_args(argv: list[str] | None = None) -> Args:
@@ -374,7 +376,7 @@ def main(argv: list[str] | None = None) -> None:
         bar.update(1)
 
         # -- logging --
-        for key in ("loss", "cross_entropy", "baseline_mse", "reinforce", "consistency", "accuracy", "advantage_std"):
+        for key in (*LOSS_TERMS, "accuracy", "advantage_std"):
             window[key] = window.get(key, 0.0) + losses[key].item()
         window_steps += 1
         last = step == total_steps
@@ -382,9 +384,7 @@ def main(argv: list[str] | None = None) -> None:
             mean = ranks.mean({k: v / window_steps for k, v in window.items()})
             row: dict[str, Any] = {
                 "step": step, "epoch": step / steps_per_epoch, "wall_time": round(elapsed(), 2),
-                "losses/loss": mean["loss"], "losses/cross_entropy": mean["cross_entropy"],
-                "losses/baseline_mse": mean["baseline_mse"], "losses/reinforce": mean["reinforce"],
-                "losses/consistency": mean["consistency"],
+                **{f"losses/{term}": mean[term] for term in LOSS_TERMS},
                 "charts/train_accuracy": mean["accuracy"], "charts/advantage_std": mean["advantage_std"],
                 "charts/learning_rate": optimizer.param_groups[0]["lr"],
                 "charts/samples_per_s": window_steps * global_batch * args.num_samples / window_time,
