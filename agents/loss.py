@@ -18,6 +18,9 @@ every step: no discounting) and ``b_t`` the baseline after glimpse ``t``:
   location paths per image, ``mean_paths KL(p̄ || p_m)`` where ``p_m`` is path ``m``'s class
   distribution and ``p̄`` the mean over the image's paths, detached: the Monte Carlo ensemble teaches
   each single path. Like cross-entropy it trains ``classifier``, ``core`` and ``glimpse_net``.
+
+With ``config.mean_path`` one more path per image follows the policy's mean (the deterministic path of
+evaluation): it counts in the cross-entropy and the consistency term, not in REINFORCE or the baseline.
 """
 
 from __future__ import annotations
@@ -40,22 +43,24 @@ def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
     """
     config = model.config
     features = episodes.features  # (N, T, H)
-    decision_states = features[:, :-1]  # the states each location l_1 ... l_{T-1} was chosen from
     reward = episodes.reward.to(features.dtype)
+    # REINFORCE and the baseline learn from the sampled paths: the mean paths (first rows) have no sample to score.
+    sampled = slice(episodes.mean_paths * (features.shape[0] // episodes.num_samples), None)
+    decision_states = features[sampled, :-1]  # the states each location l_1 ... l_{T-1} was chosen from
 
     logits = model.classifier(features[:, -1])
     cross_entropy = F.cross_entropy(logits, episodes.label.to(logits.device))
 
     baseline = model.baseline(decision_states.detach())  # (N, T-1)
     # A sum over max(count, 1) rather than F.mse_loss, which is NaN when T = 1 leaves no decisions.
-    baseline_mse = (baseline - reward[:, None]).square().sum() / max(baseline.numel(), 1)
+    baseline_mse = (baseline - reward[sampled, None]).square().sum() / max(baseline.numel(), 1)
 
-    advantage = (reward[:, None] - baseline).detach()
+    advantage = (reward[sampled, None] - baseline).detach()
     if config.random_locations:  # the locations were not the policy's: nothing for REINFORCE to learn
         reinforce = baseline.new_zeros(())
     else:
         policy_input = decision_states if config.reinforce_into_core else decision_states.detach()
-        log_prob = model.location_policy.log_prob(policy_input, episodes.locations)  # (N, T-1)
+        log_prob = model.location_policy.log_prob(policy_input, episodes.locations[sampled])  # (N, T-1)
         reinforce = -(log_prob * advantage).sum(dim=1).mean()
 
     consistency = path_consistency(logits, episodes.num_samples)
@@ -89,7 +94,9 @@ class EpisodeObjective(torch.nn.Module):
 
     Wrapping the episodes and the loss in ``forward`` is what lets ``DistributedDataParallel`` see the
     whole computation (it synchronises gradients for what runs inside its ``forward``); in one process
-    it is just ``hybrid_loss(model, run_episodes(model, ...))``.
+    it is just ``hybrid_loss(model, run_episodes(model, ...))``. ``num_samples`` is the sampled paths per
+    image; with ``config.mean_path`` the mean path comes on top, so ``envs`` needs
+    ``len(index) * (num_samples + 1)`` envs.
     """
 
     def __init__(self, model: RAM) -> None:
@@ -104,5 +111,6 @@ class EpisodeObjective(torch.nn.Module):
         seed: int | None = None,
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
-        return hybrid_loss(self.model, run_episodes(self.model, envs, index, num_samples, seed=seed,
-                                                    generator=generator))
+        mean_paths = int(self.model.config.mean_path)
+        return hybrid_loss(self.model, run_episodes(self.model, envs, index, num_samples + mean_paths, seed=seed,
+                                                    generator=generator, mean_paths=mean_paths))

@@ -61,6 +61,12 @@ class RAMConfig:
     towards the class distribution averaged over all ``M`` (KL divergence to the detached mean), so that a
     single path (at evaluation, the deterministic one) comes closer to what the Monte Carlo ensemble predicts.
     0: off (the paper's loss); it has an effect only with ``M >= 2`` paths per image."""
+    mean_path: bool = False
+    """Train one more location path per image beside the ``M`` sampled ones: the path that follows the policy's
+    mean, which deterministic evaluation takes. It gets the cross-entropy and, with ``consistency_weight``, is
+    pulled towards the paths' mean class distribution (the Monte Carlo ensemble teaches the deterministic path);
+    REINFORCE and the baseline see the sampled paths only. Without it the classifier sees only sampled paths in
+    training and the mean path first at evaluation."""
     dropout: float = 0.0
     """Dropout probability on the glimpse features entering the core and on the core output the heads read
     (training only; 0: none). A regulariser for when every episode starts at the same place and the
@@ -83,6 +89,8 @@ class RAMConfig:
             raise ValueError(f"location_std must be a positive number, got {self.location_std!r}")
         if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
+        if self.mean_path and self.random_locations:
+            raise ValueError("mean_path needs the policy's locations; random_locations has none to follow")
         for name in ("reinforce_weight", "consistency_weight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):

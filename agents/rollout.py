@@ -37,7 +37,10 @@ class EpisodeBatch:
     index: torch.Tensor
     """Image index in the split from the info, ``(N,)`` int64."""
     num_samples: int
-    """``M``, the Monte Carlo paths per image."""
+    """``M``, the location paths per image (``mean_paths`` of them first, then the sampled ones)."""
+    mean_paths: int = 0
+    """How many of the ``M`` paths (the first ``mean_paths * B`` rows) followed the policy's mean rather than
+    samples of it: no log-probability to learn from, so REINFORCE and the baseline skip them."""
 
 
 def class_scores(logits: torch.Tensor) -> torch.Tensor:
@@ -58,23 +61,28 @@ def run_episodes(
     deterministic: bool = False,
     seed: int | None = None,
     generator: torch.Generator | None = None,
+    mean_paths: int = 0,
 ) -> EpisodeBatch:
     """Run one episode per row of a native glimpse vector env (``autoreset_mode="disabled"``).
 
     ``index`` ``(B,)`` names the images of the env's split; each is shown ``num_samples`` times, so
     ``B * num_samples`` must equal ``envs.num_envs``. Locations are sampled from the Gaussian policy
-    (``deterministic``: its mean). ``seed`` seeds the env's reset (initial locations, canvases);
+    (``deterministic``: its mean; ``mean_paths``: the mean in the first ``mean_paths`` of each image's
+    ``num_samples`` paths only). ``seed`` seeds the env's reset (initial locations, canvases);
     ``generator`` the location noise. Gradients flow through ``features`` only when grad is enabled.
     """
     num_glimpses = model.config.num_glimpses
     if int(envs.num_glimpses) != num_glimpses:
         raise ValueError(f"the model expects {num_glimpses} glimpses per episode, the env has {envs.num_glimpses}")
+    if not 0 <= mean_paths <= num_samples:
+        raise ValueError(f"mean_paths must be in [0, num_samples = {num_samples}], got {mean_paths}")
     tiled = torch.as_tensor(index, dtype=torch.int64).repeat(num_samples)
     if tiled.shape != (envs.num_envs,):
         raise ValueError(f"len(index) * num_samples must equal envs.num_envs = {envs.num_envs}, "
                          f"got {tuple(torch.as_tensor(index).shape)} * {num_samples}")
     obs, _ = envs.reset(seed=seed, options={"index": tiled})
     n = envs.num_envs
+    mean_rows = mean_paths * (n // num_samples)
     device = obs["glimpse"].device
     state = model.initial_state(n, device)
     no_scores = torch.zeros(n, model.config.num_classes, device=device)
@@ -87,6 +95,8 @@ def run_episodes(
         with torch.no_grad():
             if t < num_glimpses - 1:  # choose where to look next; the scores are ignored
                 sample = model.next_location(h, deterministic, generator)
+                if mean_rows and not deterministic:
+                    sample[:mean_rows] = model.next_location(h[:mean_rows], deterministic=True)
                 locations.append(sample)
                 action = make_action(sample, no_scores)
             else:  # classify; the location is ignored
@@ -102,6 +112,7 @@ def run_episodes(
         label=info["label"],
         index=info["index"],
         num_samples=num_samples,
+        mean_paths=mean_paths,
     )
 
 

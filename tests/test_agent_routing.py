@@ -6,12 +6,15 @@ tested on the same tensors a training step would see.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
+import torch.nn.functional as F
 from test_agent_fake_envs import FakeGlimpseVectorEnv
 
 from agents.loss import path_consistency
-from agents.ram import RAM, RAMConfig, hybrid_loss, run_episodes
+from agents.ram import RAM, EpisodeObjective, RAMConfig, hybrid_loss, run_episodes
 
 GROUPS = ("glimpse_net", "core", "location_policy", "baseline", "classifier")
 
@@ -122,3 +125,47 @@ def test_path_consistency_is_the_kl_to_the_detached_mean_of_each_images_paths() 
     (grad,) = torch.autograd.grad(path_consistency(logits, 3), logits)
     kl_grad = (torch.softmax(logits, -1).view(3, 4, 10) - mean.detach()) / 12  # d/dlogits of mean KL
     torch.testing.assert_close(grad, kl_grad.reshape(12, 10))
+
+
+def test_mean_path_follows_the_policy_mean_and_is_left_out_of_reinforce_and_the_baseline() -> None:
+    """``mean_path``: one more path per image at the policy's mean (the deterministic evaluation's path). It is
+    classified like the others (cross-entropy, consistency); REINFORCE and the baseline see only the sampled rows."""
+    torch.manual_seed(0)
+    env = FakeGlimpseVectorEnv(num_envs=12)  # B = 4 images x (1 mean + 2 sampled) paths
+    model = RAM(RAMConfig.from_env(env, core_hidden=32, glimpse_hidden=16, glimpse_features=32, mean_path=True,
+                                   consistency_weight=0.5))
+    objective = EpisodeObjective(model)
+    torch.manual_seed(1)
+    losses = objective(env, torch.arange(4), num_samples=2, seed=0, generator=torch.Generator().manual_seed(3))
+    torch.manual_seed(1)
+    episodes = run_episodes(model, env, torch.arange(4), num_samples=3, seed=0,
+                            generator=torch.Generator().manual_seed(3), mean_paths=1)
+    for name, value in hybrid_loss(model, episodes).items():
+        torch.testing.assert_close(losses[name], value)
+    mean, _ = model.location_policy(episodes.features[:, :-1])
+    torch.testing.assert_close(episodes.locations[:4], mean[:4])  # rows 0..B-1: the mean, exactly
+    assert (episodes.locations[4:] - mean[4:]).abs().min() > 0  # the rest: samples
+    # The sampled rows alone give REINFORCE and the baseline term; all rows count in cross-entropy.
+    sampled = dataclasses.replace(episodes, features=episodes.features[4:], locations=episodes.locations[4:],
+                                  reward=episodes.reward[4:], label=episodes.label[4:], index=episodes.index[4:],
+                                  num_samples=2, mean_paths=0)
+    alone = hybrid_loss(model, sampled)
+    for name in ("reinforce", "baseline_mse"):
+        torch.testing.assert_close(losses[name], alone[name])
+    logits = model.classifier(episodes.features[:, -1])
+    torch.testing.assert_close(losses["cross_entropy"], F.cross_entropy(logits, episodes.label))
+    torch.testing.assert_close(losses["consistency"], path_consistency(logits, 3))
+    # The routing of the paper is kept.
+    assert reached_groups(model, losses["cross_entropy"]) == {"glimpse_net", "core", "classifier"}
+    assert reached_groups(model, losses["consistency"]) == {"glimpse_net", "core", "classifier"}
+    assert reached_groups(model, losses["baseline_mse"]) == {"baseline"}
+    assert reached_groups(model, losses["reinforce"]) == {"location_policy"}
+
+
+def test_mean_path_is_refused_with_random_locations_and_checked_against_the_paths() -> None:
+    with pytest.raises(ValueError, match="mean_path"):
+        RAMConfig(mean_path=True, random_locations=True)
+    env = FakeGlimpseVectorEnv(num_envs=8)
+    model = RAM(RAMConfig.from_env(env, core_hidden=32, glimpse_hidden=16, glimpse_features=32))
+    with pytest.raises(ValueError, match="mean_paths must be in"):
+        run_episodes(model, env, torch.arange(4), num_samples=2, mean_paths=3)

@@ -159,7 +159,20 @@ def test_consistency_term_is_logged_saved_and_needs_two_paths(tmp_path: Path) ->
     assert RAMPolicy.load(tmp_path / "cons" / "best.pt").config.consistency_weight == 1.0
     proc = run_script(SCRIPT, *TINY, "--consistency-weight", "1.0", "--num-samples", "1", "--output-dir", tmp_path,
                       "--name", "one-path")
-    assert proc.returncode != 0 and "needs --num-samples >= 2" in proc.stderr, proc.stderr
+    assert proc.returncode != 0 and "needs two paths per image" in proc.stderr, proc.stderr
+
+
+def test_mean_path_adds_one_episode_per_image_and_is_saved(tmp_path: Path) -> None:
+    # One sampled path and the mean path: two paths per image, enough for the consistency term.
+    proc = run_script(SCRIPT, *TINY, "--num-samples", "1", "--mean-path", "--consistency-weight", "1.0",
+                      "--no-figures", "--output-dir", tmp_path, "--name", "mean")
+    assert proc.returncode == 0, proc.stderr
+    assert "8 images x 2 paths" in proc.stdout
+    rows = read_csv(tmp_path / "mean" / "progress.csv")
+    assert len(rows) == 6 and all(float(r["losses/consistency"]) > 0 for r in rows)
+    assert RAMPolicy.load(tmp_path / "mean" / "best.pt").config.mean_path
+    proc = run_script(SCRIPT, *TINY, "--mean-path", "--random-locations", "--output-dir", tmp_path, "--name", "x")
+    assert proc.returncode != 0 and "--random-locations has no policy to follow" in proc.stderr, proc.stderr
 
 
 def test_seeded_runs_repeat(tiny_run: Path, tmp_path: Path) -> None:

@@ -87,6 +87,9 @@ class Args:
     consistency_weight: float = 0.0
     """Weight of the path-consistency term: each of an image's M location paths is pulled towards their mean class
     distribution, so that a single path predicts what the MC ensemble does (0: off, the paper's loss; needs M >= 2)."""
+    mean_path: bool = False
+    """Also train the path that follows the policy's mean (the one deterministic evaluation takes), one more episode
+    per image beside the M sampled paths: cross-entropy and the consistency term, no REINFORCE."""
     random_locations: bool = False
     """The random-glimpse control: look at uniformly random locations (train and evaluation); no REINFORCE."""
     grad_clip: float = 0.0
@@ -156,9 +159,11 @@ def resolve_args(argv: list[str] | None = None) -> Args:
             setattr(args, key, value)
     if args.lr_schedule not in ("cosine", "step", "constant"):
         raise SystemExit(f"--lr-schedule must be cosine, step or constant, got {args.lr_schedule!r}")
-    if args.consistency_weight > 0 and args.num_samples < 2:
-        raise SystemExit(f"--consistency-weight {args.consistency_weight} needs --num-samples >= 2 (the paths of an "
-                         f"image to agree with each other), got --num-samples {args.num_samples}")
+    if args.consistency_weight > 0 and args.num_samples + args.mean_path < 2:
+        raise SystemExit(f"--consistency-weight {args.consistency_weight} needs two paths per image to agree with "
+                         f"each other (--num-samples >= 2, or --mean-path), got --num-samples {args.num_samples}")
+    if args.mean_path and args.random_locations:
+        raise SystemExit("--mean-path follows the policy's mean; --random-locations has no policy to follow")
     if args.precision not in PRECISIONS:
         raise SystemExit(f"--precision must be one of {sorted(PRECISIONS)}, got {args.precision!r}")
     if not args.name:
@@ -231,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
 
     # ---- envs: training episodes B * M at a time, val for model selection -----------------------
-    envs = gym.make_vec(args.env_id, num_envs=args.batch_size * args.num_samples, split="train", device=device,
+    paths = args.num_samples + args.mean_path  # episodes per image and step
+    envs = gym.make_vec(args.env_id, num_envs=args.batch_size * paths, split="train", device=device,
                         autoreset_mode="disabled", **args.env_kwargs)
     num_train = int(envs.num_images)
     global_batch = args.batch_size * ranks.world_size  # images per optimizer step over all ranks
@@ -248,7 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     config = RAMConfig.from_env(envs, location_std=args.location_std, core_type=args.core_type,
                                 core_hidden=args.core_hidden, conv_glimpse=args.conv_glimpse,
                                 reinforce_weight=args.reinforce_weight, random_locations=args.random_locations,
-                                dropout=args.dropout, consistency_weight=args.consistency_weight)
+                                dropout=args.dropout, consistency_weight=args.consistency_weight,
+                                mean_path=args.mean_path)
     if args.init_from:
         start = RAMPolicy.load(args.init_from, device=device)
         if (start.env_id, start.env_kwargs) != (args.env_id, args.env_kwargs):
@@ -256,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
                              f"not {args.env_id} {args.env_kwargs}")
         config = dataclasses.replace(start.config, location_std=args.location_std,
                                      reinforce_weight=args.reinforce_weight,
-                                     consistency_weight=args.consistency_weight)
+                                     consistency_weight=args.consistency_weight, mean_path=args.mean_path)
     model = RAM(config).to(device)
     if args.init_from:
         model.load_state_dict(start.model.state_dict())
@@ -328,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     if main_rank:
         processes = f" x {ranks.world_size} processes" if ranks.enabled else ""
         print(f"run {run_dir}: {args.env_id} {args.env_kwargs}, {total_steps} steps of {args.batch_size} images"
-              f"{processes} x {args.num_samples} paths on {hardware(device)}")
+              f"{processes} x {paths} paths on {hardware(device)}")
     bar = tqdm(total=total_steps, initial=step, disable=not (args.progress_bar and main_rank), unit="step",
                dynamic_ncols=True)
     window: dict[str, float] = {}
@@ -387,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
                 **{f"losses/{term}": mean[term] for term in LOSS_TERMS},
                 "charts/train_accuracy": mean["accuracy"], "charts/advantage_std": mean["advantage_std"],
                 "charts/learning_rate": optimizer.param_groups[0]["lr"],
-                "charts/samples_per_s": window_steps * global_batch * args.num_samples / window_time,
+                "charts/samples_per_s": window_steps * global_batch * paths / window_time,
             }
             if (step % val_every == 0 or last) and main_rank:
                 result = validate()
