@@ -232,3 +232,17 @@ def test_evaluate_reproduces_the_runs_test_figures(tiny_run: Path) -> None:
     assert report["images"] == 200 and report["split"] == "test"
     assert report["error_deterministic"] == results["test_error_deterministic"]
     assert report["error_mc"] == results["test_error_mc"]
+
+
+def test_bench_training_reads_the_time_to_a_val_target_from_a_runs_log(tiny_run: Path) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        bench = importlib.import_module("bench_training")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    rows = [r for r in read_csv(tiny_run / "progress.csv") if r["charts/val_error"]]
+    first = rows[0]  # every error is <= 1: the first validation reaches it
+    assert f"at step {first['step']}," in bench.time_to_target(tiny_run, 1.0)
+    mc = float(first["charts/val_error_mc"])
+    assert f"mc val error {100 * mc:.2f} %" in bench.time_to_target(tiny_run, 1.0, "mc")
+    assert "mc val error never reached -100.00 %" in bench.time_to_target(tiny_run, -1.0, "mc")
