@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -53,3 +54,27 @@ def test_attention_table_prints_one_row_per_checkpoint(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, str(ROOT / "train" / "attention_table.py"), str(tmp_path / "nope.pt")],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0 and "no checkpoint file at" in missing.stderr
+
+
+def test_learning_curves_join_the_logs_of_successive_stages(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "train"))
+    try:
+        visualize = importlib.import_module("visualize")
+    finally:
+        sys.path.remove(str(ROOT / "train"))
+    logs = []
+    for stage, (steps, error) in enumerate((([50, 100], "0.02"), ([50, 100, 150], "0.01"))):
+        logs.append(tmp_path / f"stage{stage}.csv")
+        logs[-1].write_text("step,losses/cross_entropy,charts/val_error\n" + "".join(f"{s},0.1,{error}\n" for s in steps))
+    rows, starts = visualize.read_stages(logs)
+    assert [float(r["step"]) for r in rows] == [50, 100, 150, 200, 250] and starts == [100.0]
+    assert [r["charts/val_error"] for r in rows] == ["0.02", "0.02", "0.01", "0.01", "0.01"]
+    fig = visualize.curves_figure(rows, "two stages", starts)
+    assert all(any(list(line.get_xdata()) == [100.0, 100.0] for line in ax.lines) for ax in fig.axes)  # stage line
+    env = gym.make("GlimpseMNIST-v0", num_glimpses=2)
+    checkpoint = tmp_path / "policy.pt"
+    RAMPolicy(RAM(RAMConfig.from_env(env)), "GlimpseMNIST-v0", {"num_glimpses": 2}).save(checkpoint)
+    proc = subprocess.run([sys.executable, str(ROOT / "train" / "visualize.py"), "--checkpoint", str(checkpoint),
+                           "--csv", str(logs[0]), str(tmp_path / "gone.csv")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0 and "--csv: no file at" in proc.stderr and "gone.csv" in proc.stderr

@@ -11,7 +11,9 @@ writes into ``--out``:
   and the location-class mutual information (see :mod:`agents.attention`), beside the same numbers
   for uniformly random locations;
 - ``learning_curves.png``: losses, train accuracy and val error from the run's ``progress.csv``
-  (found next to the checkpoint, or given with ``--csv``), when there is one.
+  (found next to the checkpoint, or given with ``--csv``), when there is one. A file trained in stages
+  (a run, then ``--init-from`` its best.pt) takes each stage's log, in order: ``--csv A.csv B.csv`` draws
+  them end to end, a dashed line where each later stage starts.
 """
 
 from __future__ import annotations
@@ -59,7 +61,23 @@ def heatmap_figure(maps: torch.Tensor, title: str) -> plt.Figure:
     return fig
 
 
-def curves_figure(rows: list[dict[str, str]], title: str) -> plt.Figure:
+def read_stages(paths: list[Path]) -> tuple[list[dict[str, str]], list[float]]:
+    """The rows of successive stages' progress.csv files as one log, each stage's steps shifted to follow the last
+    step of the one before; also the (shifted) step where each stage after the first starts."""
+    rows: list[dict[str, str]] = []
+    starts: list[float] = []
+    offset = 0.0
+    for i, path in enumerate(paths):
+        with open(path, newline="") as f:
+            stage = list(csv.DictReader(f))
+        if i:
+            starts.append(offset)
+        rows += [{**r, "step": str(float(r["step"]) + offset)} for r in stage]
+        offset = float(rows[-1]["step"]) if rows else offset
+    return rows, starts
+
+
+def curves_figure(rows: list[dict[str, str]], title: str, stage_starts: list[float] = ()) -> plt.Figure:
     def series(key: str) -> tuple[list[float], list[float]]:
         pts = [(float(r["step"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
         return [p[0] for p in pts], [p[1] for p in pts]
@@ -79,7 +97,9 @@ def curves_figure(rows: list[dict[str, str]], title: str) -> plt.Figure:
     axes[2].set_title("val error")
     axes[2].legend(fontsize=7)
     for ax in axes:
-        ax.set_xlabel("optimizer step")
+        for start in stage_starts:
+            ax.axvline(start, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlabel("optimizer step" + (" (dashed: a new stage)" if stage_starts else ""))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -93,13 +113,19 @@ def main() -> None:
     parser.add_argument("--split", default="test", help="split to show (train, val, trainval, test)")
     parser.add_argument("--images", type=int, default=8, help="images in the grid and GIFs")
     parser.add_argument("--metric-images", type=int, default=0, help="images for heatmaps and diversity (0: all)")
-    parser.add_argument("--csv", default=None, help="the run's progress.csv (default: next to the checkpoint)")
+    parser.add_argument("--csv", nargs="+", default=None,
+                        help="the run's progress.csv (default: next to the checkpoint); for a file trained in stages, "
+                             "each stage's, in order")
     parser.add_argument("--device", default="cpu", help="torch device")
     args = parser.parse_args()
 
     checkpoint = Path(args.checkpoint)
     if not checkpoint.is_file():
         sys.exit(f"--checkpoint: no file at {checkpoint}")
+    logs = [Path(p) for p in args.csv] if args.csv else [checkpoint.parent / "progress.csv"]
+    missing = [str(p) for p in logs if not p.is_file()]
+    if args.csv and missing:
+        sys.exit(f"--csv: no file at {', '.join(missing)}")
     out = Path(args.out or Path("figures") / checkpoint.stem)
     out.mkdir(parents=True, exist_ok=True)
     policy = RAMPolicy.load(checkpoint, device=args.device)
@@ -120,11 +146,9 @@ def main() -> None:
     write_json(report, out / "diversity.json")
 
     # Learning curves, when the run's log is at hand.
-    csv_path = Path(args.csv) if args.csv else checkpoint.parent / "progress.csv"
-    if csv_path.is_file():
-        with open(csv_path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        save_figure(curves_figure(rows, f"{name}: training"), out / "learning_curves.png")
+    if not missing:
+        rows, starts = read_stages(logs)
+        save_figure(curves_figure(rows, f"{name}: training", starts), out / "learning_curves.png")
     print(json.dumps({k: report[k] for k in ("images", "error_deterministic")}), f"-> {out}")
     for a, b in zip(report["learned"], report["uniform_random"]):
         print(f"step {a['step']}: pairwise distance {a['mean_pairwise_distance']:.3f} (random "
