@@ -39,7 +39,7 @@ def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
 
     Returns scalar tensors: ``"loss"`` (to backpropagate), the unweighted terms ``"cross_entropy"``,
     ``"baseline_mse"``, ``"reinforce"`` and ``"consistency"`` (computed whether or not it is weighted in),
-    and for logging (detached) ``"accuracy"`` (mean reward) and ``"advantage_std"``.
+    and for logging (detached) ``"accuracy"`` (mean reward of the sampled paths) and ``"advantage_std"``.
     """
     config = model.config
     features = episodes.features  # (N, T, H)
@@ -73,7 +73,7 @@ def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
         "baseline_mse": baseline_mse,
         "reinforce": reinforce,
         "consistency": consistency,
-        "accuracy": reward.mean().detach(),
+        "accuracy": reward[sampled].mean().detach(),  # of the sampled paths, comparable with or without a mean path
         "advantage_std": advantage.std() if advantage.numel() > 1 else advantage.new_zeros(()),
     }
 

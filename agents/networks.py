@@ -64,7 +64,7 @@ class RAMConfig:
     mean_path: bool = False
     """Train one more location path per image beside the ``M`` sampled ones: the path that follows the policy's
     mean, which deterministic evaluation takes. It gets the cross-entropy and, with ``consistency_weight``, is
-    pulled towards the paths' mean class distribution (the Monte Carlo ensemble teaches the deterministic path);
+    pulled towards the mean class distribution of all the image's paths (mostly the sampled ones, the ensemble);
     REINFORCE and the baseline see the sampled paths only. Without it the classifier sees only sampled paths in
     training and the mean path first at evaluation."""
     dropout: float = 0.0

@@ -74,8 +74,9 @@ def run_episodes(
     num_glimpses = model.config.num_glimpses
     if int(envs.num_glimpses) != num_glimpses:
         raise ValueError(f"the model expects {num_glimpses} glimpses per episode, the env has {envs.num_glimpses}")
-    if not 0 <= mean_paths <= num_samples:
-        raise ValueError(f"mean_paths must be in [0, num_samples = {num_samples}], got {mean_paths}")
+    if not 0 <= mean_paths < num_samples:
+        raise ValueError(f"mean_paths must be in [0, num_samples = {num_samples}): at least one path per image is "
+                         f"sampled, got {mean_paths}")
     tiled = torch.as_tensor(index, dtype=torch.int64).repeat(num_samples)
     if tiled.shape != (envs.num_envs,):
         raise ValueError(f"len(index) * num_samples must equal envs.num_envs = {envs.num_envs}, "
@@ -95,8 +96,8 @@ def run_episodes(
         with torch.no_grad():
             if t < num_glimpses - 1:  # choose where to look next; the scores are ignored
                 sample = model.next_location(h, deterministic, generator)
-                if mean_rows and not deterministic:
-                    sample[:mean_rows] = model.next_location(h[:mean_rows], deterministic=True)
+                if mean_rows and not deterministic:  # the mean paths: the sample minus its noise
+                    sample[:mean_rows] = model.location_policy(h[:mean_rows])[0]
                 locations.append(sample)
                 action = make_action(sample, no_scores)
             else:  # classify; the location is ignored

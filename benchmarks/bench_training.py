@@ -76,10 +76,13 @@ def record_glimpses(model: RAM, envs, index: torch.Tensor, num_samples: int) -> 
 def time_to_target(run: Path, target: float, metric: str = "deterministic") -> str:
     """When ``run``'s val error (``metric``: "deterministic", the mean path, or "mc", the Monte Carlo average) first
     reached ``target``, from its progress.csv."""
-    column = {"deterministic": "charts/val_error", "mc": "charts/val_error_mc"}[metric]
+    columns = {"deterministic": "charts/val_error", "mc": "charts/val_error_mc"}
+    if metric not in columns:
+        raise ValueError(f"metric must be one of {sorted(columns)}, got {metric!r}")
+    column = columns[metric]
     with open(run / "progress.csv", newline="") as f:
         for row in csv.DictReader(f):
-            if row[column] and float(row[column]) <= target:
+            if row.get(column) and float(row[column]) <= target:
                 return (f"{run}: {metric} val error {100 * float(row[column]):.2f} % <= {100 * target:.2f} % "
                         f"at step {row['step']}, {float(row['wall_time']) / 60:.1f} min of wall-clock")
     return f"{run}: {metric} val error never reached {100 * target:.2f} %"

@@ -169,3 +169,5 @@ def test_mean_path_is_refused_with_random_locations_and_checked_against_the_path
     model = RAM(RAMConfig.from_env(env, core_hidden=32, glimpse_hidden=16, glimpse_features=32))
     with pytest.raises(ValueError, match="mean_paths must be in"):
         run_episodes(model, env, torch.arange(4), num_samples=2, mean_paths=3)
+    with pytest.raises(ValueError, match="at least one path per image is sampled"):
+        run_episodes(model, env, torch.arange(4), num_samples=2, mean_paths=2)

@@ -246,3 +246,8 @@ def test_bench_training_reads_the_time_to_a_val_target_from_a_runs_log(tiny_run:
     mc = float(first["charts/val_error_mc"])
     assert f"mc val error {100 * mc:.2f} %" in bench.time_to_target(tiny_run, 1.0, "mc")
     assert "mc val error never reached -100.00 %" in bench.time_to_target(tiny_run, -1.0, "mc")
+    lowest = min(float(r["charts/val_error"]) for r in rows)  # the first row at or under the lowest error
+    step = next(r["step"] for r in rows if float(r["charts/val_error"]) <= lowest)
+    assert f"at step {step}," in bench.time_to_target(tiny_run, lowest)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        bench.time_to_target(tiny_run, 1.0, "median")

@@ -65,7 +65,8 @@ def test_learning_curves_join_the_logs_of_successive_stages(tmp_path: Path) -> N
     logs = []
     for stage, (steps, error) in enumerate((([50, 100], "0.02"), ([50, 100, 150], "0.01"))):
         logs.append(tmp_path / f"stage{stage}.csv")
-        logs[-1].write_text("step,losses/cross_entropy,charts/val_error\n" + "".join(f"{s},0.1,{error}\n" for s in steps))
+        lines = "".join(f"{s},0.1,{error}\n" for s in steps)
+        logs[-1].write_text("step,losses/cross_entropy,charts/val_error\n" + lines)
     rows, starts = visualize.read_stages(logs)
     assert [float(r["step"]) for r in rows] == [50, 100, 150, 200, 250] and starts == [100.0]
     assert [r["charts/val_error"] for r in rows] == ["0.02", "0.02", "0.01", "0.01", "0.01"]

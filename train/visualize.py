@@ -22,6 +22,7 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -77,7 +78,7 @@ def read_stages(paths: list[Path]) -> tuple[list[dict[str, str]], list[float]]:
     return rows, starts
 
 
-def curves_figure(rows: list[dict[str, str]], title: str, stage_starts: list[float] = ()) -> plt.Figure:
+def curves_figure(rows: list[dict[str, str]], title: str, stage_starts: Sequence[float] = ()) -> plt.Figure:
     def series(key: str) -> tuple[list[float], list[float]]:
         pts = [(float(r["step"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
         return [p[0] for p in pts], [p[1] for p in pts]
