@@ -171,8 +171,19 @@ def test_mean_path_adds_one_episode_per_image_and_is_saved(tmp_path: Path) -> No
     rows = read_csv(tmp_path / "mean" / "progress.csv")
     assert len(rows) == 6 and all(float(r["losses/consistency"]) > 0 for r in rows)
     assert RAMPolicy.load(tmp_path / "mean" / "best.pt").config.mean_path
+    # --resume continues the run as it was started (one sampled path and the mean path), from its name alone ...
+    proc = run_script(SCRIPT, "--max-steps", "8", "--log-every", "1", "--threads", "1", "--device", "cpu",
+                      "--no-progress-bar", "--output-dir", tmp_path, "--name", "mean", "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert "resumed" in proc.stdout and "8 images x 2 paths" in proc.stdout
+    assert [int(r["step"]) for r in read_csv(tmp_path / "mean" / "progress.csv")] == list(range(1, 9))
+    # ... and refuses a flag that would change it.
+    proc = run_script(SCRIPT, "--num-samples", "3", "--output-dir", tmp_path, "--name", "mean", "--resume")
+    assert proc.returncode != 0 and "as it was started (--num-samples 1)" in proc.stderr, proc.stderr
     proc = run_script(SCRIPT, *TINY, "--mean-path", "--random-locations", "--output-dir", tmp_path, "--name", "x")
     assert proc.returncode != 0 and "--random-locations has no policy to follow" in proc.stderr, proc.stderr
+    proc = run_script(SCRIPT, *TINY, "--mean-path", "--num-samples", "0", "--output-dir", tmp_path, "--name", "x")
+    assert proc.returncode != 0 and "--num-samples must be at least 1" in proc.stderr, proc.stderr
 
 
 def test_seeded_runs_repeat(tiny_run: Path, tmp_path: Path) -> None:

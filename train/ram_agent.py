@@ -13,10 +13,10 @@ images, refreshed at each validation) and at the end ``test_results.json``. Mode
 
 Under ``torchrun`` every process trains its own shard with DistributedDataParallel: ``--batch-size``
 images per process, so the effective batch is ``batch_size * nproc`` images (times ``num_samples``
-paths), at the same ``--learning-rate`` and the same steps per epoch divided by ``nproc``. Every
-rank draws the same epoch permutation and takes its own slice of each global batch, and seeds its
-env resets and location noise from its own stream; gradients are averaged by DDP, the logged
-metrics over ranks. Only rank 0 writes logs, checkpoints and figures, and only rank 0 validates and
+paths, plus one with ``--mean-path``), at the same ``--learning-rate`` and the same steps per epoch
+divided by ``nproc``. Every rank draws the same epoch permutation and takes its own slice of each
+global batch, and seeds its env resets and location noise from its own stream; gradients are averaged
+by DDP, the logged metrics over ranks. Only rank 0 writes logs, checkpoints and figures, and only rank 0 validates and
 tests. ``--resume`` works the same way (every rank loads the checkpoint).
 """
 
@@ -62,7 +62,7 @@ class Args:
     batch_size: int = 64
     """Images per optimizer step, B."""
     num_samples: int = 5
-    """Monte Carlo location paths per image, M (the env runs B * M episodes per step)."""
+    """Monte Carlo location paths per image, M (the env runs B * M episodes per step, B * (M + 1) with --mean-path)."""
     learning_rate: float = 1e-3
     """Adam's learning rate at the start of the schedule."""
     lr_schedule: str = "cosine"
@@ -139,6 +139,10 @@ class Args:
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 """--precision -> RAM.compute_dtype during training steps."""
 
+RESUME_MAY_CHANGE = frozenset({"resume", "name", "output_dir", "device", "threads", "max_steps", "checkpoint_every",
+                               "log_every", "figures", "progress_bar", "debug_nan_step"})
+"""The fields ``--resume`` takes from the command line; every other one continues as the run was started."""
+
 LOSS_TERMS = ("loss", "cross_entropy", "baseline_mse", "reinforce", "consistency")
 """The terms of :func:`agents.loss.hybrid_loss` logged as ``losses/<term>``."""
 # The log's columns, in order; val columns are empty on rows without a validation.
@@ -157,6 +161,13 @@ def resolve_args(argv: list[str] | None = None) -> Args:
             args.env_kwargs = {**value, **(args.env_kwargs if "env_kwargs" in given else {})}
         elif key not in given:
             setattr(args, key, value)
+    if args.resume:
+        if not args.name:
+            raise SystemExit("--resume needs --name, the run to continue")
+        restore_run_args(args, given)
+    if args.num_samples < 1:
+        raise SystemExit(f"--num-samples must be at least 1 (REINFORCE learns from the sampled paths), "
+                         f"got {args.num_samples}")
     if args.lr_schedule not in ("cosine", "step", "constant"):
         raise SystemExit(f"--lr-schedule must be cosine, step or constant, got {args.lr_schedule!r}")
     if args.consistency_weight > 0 and args.num_samples + args.mean_path < 2:
@@ -167,10 +178,25 @@ def resolve_args(argv: list[str] | None = None) -> Args:
     if args.precision not in PRECISIONS:
         raise SystemExit(f"--precision must be one of {sorted(PRECISIONS)}, got {args.precision!r}")
     if not args.name:
-        if args.resume:
-            raise SystemExit("--resume needs --name, the run to continue")
         args.name = f"{args.preset}__{args.seed}__{int(time.time())}"
     return args
+
+
+def restore_run_args(args: Args, given: set[str]) -> None:
+    """``--resume``: take the interrupted run's settings from its checkpoint (all but :data:`RESUME_MAY_CHANGE`), so
+    ``--name X --resume`` continues it as it was started; a flag given now that disagrees with the run is refused."""
+    state_path = Path(args.output_dir) / args.name / "latest_state.pt"
+    if not state_path.exists():
+        return  # main() says there is nothing to resume
+    saved = torch.load(state_path, map_location="cpu", weights_only=True)["args"]
+    fields = {f.name for f in dataclasses.fields(Args)} - RESUME_MAY_CHANGE
+    differ = sorted(f for f in fields & given if f in saved and saved[f] != getattr(args, f))
+    if differ:
+        was = ", ".join(f"--{f.replace('_', '-')} {saved[f]!r}" for f in differ)
+        raise SystemExit(f"--resume continues {state_path.parent} as it was started ({was}); drop those flags, or "
+                         f"start a new run (--init-from {state_path.parent}/best.pt) to change them")
+    for name in fields & set(saved):
+        setattr(args, name, saved[name])
 
 
 def learning_rate(args: Args, step: int, total_steps: int) -> float:
@@ -235,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 
-    # ---- envs: training episodes B * M at a time, val for model selection -----------------------
+    # ---- envs: training episodes B * (M + mean path) at a time, val for model selection ------------
     paths = args.num_samples + args.mean_path  # episodes per image and step
     envs = gym.make_vec(args.env_id, num_envs=args.batch_size * paths, split="train", device=device,
                         autoreset_mode="disabled", **args.env_kwargs)
@@ -261,6 +287,9 @@ def main(argv: list[str] | None = None) -> None:
         if (start.env_id, start.env_kwargs) != (args.env_id, args.env_kwargs):
             raise SystemExit(f"--init-from {args.init_from} was trained on {start.env_id} {start.env_kwargs}, "
                              f"not {args.env_id} {args.env_kwargs}")
+        if start.config.random_locations and args.mean_path:
+            raise SystemExit(f"--mean-path: --init-from {args.init_from} is a random-locations control, which has no "
+                             "policy to follow")
         config = dataclasses.replace(start.config, location_std=args.location_std,
                                      reinforce_weight=args.reinforce_weight,
                                      consistency_weight=args.consistency_weight, mean_path=args.mean_path)
