@@ -2,7 +2,7 @@
 
     python train/ram_agent.py                          # the MNIST 6-glimpse preset, best device
     python train/ram_agent.py --preset mnist-2g --epochs 5 --name quick
-    python train/ram_agent.py --name quick --resume    # continue an interrupted run from its latest checkpoint
+    python train/ram_agent.py --name quick --resume    # continue an interrupted run as it was started
     torchrun --nproc_per_node 2 train/ram_agent.py --preset mnist-6g   # DDP: gloo on CPU, nccl on GPUs
 
 Everything a run writes goes to ``runs/<name>/``: ``events.*`` (TensorBoard), ``progress.csv``,
