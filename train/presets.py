@@ -60,6 +60,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "translated-6g": _row(_BASE, "GlimpseTranslatedMNIST-v0", 80, consistency_weight=1.0,
                           env_kwargs={"num_glimpses": 6}),
     # Table 2: cluttered canvases (60x60 with 4 pieces of clutter; 100x100 with 8 and a fourth scale).
+    # cluttered60-8g: the shipped file has a second stage as translated-6g's, of 40 epochs with the consistency
+    # term (`--consistency-weight 1.0`): 10.21 -> 7.68 % (best val 8.26 % -> 6.48 %).
     "cluttered60-8g": _row(_BASE, "GlimpseClutteredMNIST-v0", 40, env_kwargs={"num_glimpses": 8}),
     "cluttered100-4g": _row(_BASE, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 4}),
     "cluttered100-6g": _row(_BASE, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 6}),
