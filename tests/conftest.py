@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -15,6 +18,18 @@ if "RAM_ENV_DATA" not in os.environ and _SHARED.is_dir():
 import ram_env  # noqa: E402  (registers the ids after the data root is set)
 
 ENV_IDS = sorted(ram_env.ENV_IDS)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def import_script(name: str, folder: str = "train") -> ModuleType:
+    """Import a script's module (``train/<name>.py``, ``benchmarks/<name>.py``) without leaving its folder on
+    ``sys.path``; the scripts import their siblings, which are found while the folder is on it."""
+    path = str(ROOT / folder)
+    sys.path.insert(0, path)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(path)
 
 
 @pytest.fixture(scope="session")

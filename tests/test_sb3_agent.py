@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import import_script
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "train"))
-import sb3_agent  # noqa: E402
+sb3_agent = import_script("sb3_agent")
 
 # The configurations of docs/sb3_results.md cut to a CI budget (15-30 s each on 2 busy cores). RecurrentPPO learns
 # slower at first, so it gets fewer envs, a higher learning rate and 3-glimpse episodes of the same real MNIST

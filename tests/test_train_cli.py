@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from cli import build_parser, field_docs, parse  # noqa: E402
+from conftest import import_script
 
-sys.path.pop(0)
+cli = import_script("cli")
+build_parser, field_docs, parse = cli.build_parser, cli.field_docs, cli.parse
 
 
 @dataclass

@@ -7,8 +7,6 @@ broken file, loader or env change would fail.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,6 +14,7 @@ import pytest
 
 import ram_env  # noqa: F401
 from agents.ram import RAMPolicy, evaluate
+from conftest import import_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "agents" / "pretrained"
@@ -29,11 +28,7 @@ SHIPPED = {
 
 
 def presets() -> dict:
-    sys.path.insert(0, str(ROOT / "train"))
-    try:
-        return importlib.import_module("presets").PRESETS
-    finally:
-        sys.path.remove(str(ROOT / "train"))
+    return import_script("presets").PRESETS
 
 
 def test_every_shipped_file_is_a_preset_with_a_bound() -> None:

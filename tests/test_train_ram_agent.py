@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ import pytest
 import torch
 
 from agents.ram import RAMPolicy
+from conftest import import_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "train" / "ram_agent.py"
@@ -48,14 +48,6 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = run_script(SCRIPT, *TINY, "--output-dir", out, "--name", "tiny")
     assert proc.returncode == 0, proc.stderr
     return out / "tiny"
-
-
-def load_train_module(name: str):
-    sys.path.insert(0, str(ROOT / "train"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(ROOT / "train"))
 
 
 def test_run_writes_every_artefact(tiny_run: Path) -> None:
@@ -90,7 +82,7 @@ def test_help_lists_every_field_with_its_docstring() -> None:
     proc = run_script(SCRIPT, "--help")
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())
-    module, cli = load_train_module("ram_agent"), load_train_module("cli")
+    module, cli = import_script("ram_agent"), import_script("cli")
     docs = cli.field_docs(module.Args)
     for field in dataclasses.fields(module.Args):
         assert "--" + field.name.replace("_", "-") in text, field.name
@@ -98,20 +90,20 @@ def test_help_lists_every_field_with_its_docstring() -> None:
 
 
 def test_presets_fill_only_what_is_not_given() -> None:
-    module = load_train_module("ram_agent")
+    module = import_script("ram_agent")
     args = module.resolve_args(["--preset", "mnist-2g", "--learning-rate", "0.5", "--env-kwargs", '{"num_scales": 2}'])
     assert args.env_kwargs == {"initial_location": "center", "num_glimpses": 2, "num_scales": 2}
     assert args.learning_rate == 0.5 and args.epochs == module.PRESETS["mnist-2g"]["epochs"]
 
 
-@pytest.mark.parametrize("preset", sorted(load_train_module("presets").PRESETS))
+@pytest.mark.parametrize("preset", sorted(import_script("presets").PRESETS))
 def test_every_preset_builds_its_env_and_agent(preset: str) -> None:
     """Each row's env, kwargs and model flags make a working env and a RAM that fits its spaces."""
     import gymnasium as gym
 
     from agents.ram import RAM, RAMConfig
 
-    module = load_train_module("ram_agent")
+    module = import_script("ram_agent")
     args = module.resolve_args(["--preset", preset])
     envs = gym.make_vec(args.env_id, num_envs=2, split="val", autoreset_mode="disabled", **args.env_kwargs)
     config = RAMConfig.from_env(envs, core_type=args.core_type, conv_glimpse=args.conv_glimpse,
@@ -227,7 +219,7 @@ def test_resume_after_kill_loses_at_most_one_checkpoint_interval(tmp_path: Path)
 
 
 def test_resume_refuses_a_missing_run_and_a_fresh_run_refuses_an_existing_one(tiny_run: Path) -> None:
-    module = load_train_module("ram_agent")
+    module = import_script("ram_agent")
     with pytest.raises(SystemExit, match="no checkpoint"):
         module.main(["--output-dir", str(tiny_run.parent), "--name", "nowhere", "--resume"])
     with pytest.raises(SystemExit, match="--resume"):
@@ -246,11 +238,7 @@ def test_evaluate_reproduces_the_runs_test_figures(tiny_run: Path) -> None:
 
 
 def test_bench_training_reads_the_time_to_a_val_target_from_a_runs_log(tiny_run: Path) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        bench = importlib.import_module("bench_training")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    bench = import_script("bench_training", "benchmarks")
     rows = [r for r in read_csv(tiny_run / "progress.csv") if r["charts/val_error"]]
     first = rows[0]  # every error is <= 1: the first validation reaches it
     assert f"at step {first['step']}," in bench.time_to_target(tiny_run, 1.0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ import gymnasium as gym
 
 import ram_env  # noqa: F401
 from agents.ram import RAM, RAMConfig, RAMPolicy
+from conftest import import_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,11 +57,7 @@ def test_attention_table_prints_one_row_per_checkpoint(tmp_path: Path) -> None:
 
 
 def test_learning_curves_join_the_logs_of_successive_stages(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "train"))
-    try:
-        visualize = importlib.import_module("visualize")
-    finally:
-        sys.path.remove(str(ROOT / "train"))
+    visualize = import_script("visualize")
     logs = []
     for stage, (steps, error) in enumerate((([50, 100], "0.02"), ([50, 100, 150], "0.01"))):
         logs.append(tmp_path / f"stage{stage}.csv")
