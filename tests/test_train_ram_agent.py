@@ -250,3 +250,30 @@ def test_bench_training_reads_the_time_to_a_val_target_from_a_runs_log(tiny_run:
     assert f"at step {step}," in bench.time_to_target(tiny_run, lowest)
     with pytest.raises(ValueError, match="metric must be one of"):
         bench.time_to_target(tiny_run, 1.0, "median")
+
+
+def test_ema_weights_are_validated_saved_and_resumed(tmp_path: Path) -> None:
+    ema = [*TINY, "--ema-decay", "0.5", "--no-figures", "--output-dir", tmp_path]
+    proc = run_script(SCRIPT, *ema, "--name", "ema")
+    assert proc.returncode == 0, proc.stderr
+    rows = read_csv(tmp_path / "ema" / "progress.csv")
+    assert [r["charts/val_error_raw"] != "" for r in rows] == [False, False, True, False, False, True]
+    state = torch.load(tmp_path / "ema" / "latest_state.pt", weights_only=True)
+    assert int(state["averaged"]["n_averaged"]) == 6  # one update per optimizer step
+    # latest.pt holds the average, which is neither the trained weights nor the weights they started from.
+    saved = RAMPolicy.load(tmp_path / "ema" / "latest.pt", device="cpu").model.state_dict()
+    averaged = {k.removeprefix("module."): v for k, v in state["averaged"].items() if k != "n_averaged"}
+    assert saved.keys() == averaged.keys() == state["model"].keys()
+    assert all(torch.equal(saved[k], averaged[k]) for k in saved)
+    name = "glimpse.what.weight" if "glimpse.what.weight" in saved else next(k for k in saved if k.endswith("weight"))
+    assert not torch.equal(saved[name], state["model"][name])
+    # An interrupted run resumes its average: 3 steps, then --resume to 6, ends where the 6-step run did.
+    proc = run_script(SCRIPT, *ema, "--name", "cut", "--max-steps", "3")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_script(SCRIPT, "--max-steps", "6", "--threads", "1", "--device", "cpu", "--no-progress-bar",
+                      "--output-dir", tmp_path, "--name", "cut", "--resume")
+    assert proc.returncode == 0, proc.stderr
+    resumed = RAMPolicy.load(tmp_path / "cut" / "latest.pt", device="cpu").model.state_dict()
+    assert all(torch.equal(resumed[k], saved[k]) for k in saved)
+    proc = run_script(SCRIPT, *TINY, "--ema-decay", "1.0", "--output-dir", tmp_path, "--name", "x")
+    assert proc.returncode != 0 and "--ema-decay must be in [0, 1)" in proc.stderr, proc.stderr

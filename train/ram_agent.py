@@ -40,6 +40,7 @@ from artifacts import atomic_torch_save, hardware, save_glimpse_figures, write_j
 from cli import parse
 from distributed import setup
 from presets import DEFAULT_PRESET, PRESETS
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -92,6 +93,10 @@ class Args:
     per image beside the M sampled paths: cross-entropy and the consistency term, no REINFORCE."""
     random_locations: bool = False
     """The random-glimpse control: look at uniformly random locations (train and evaluation); no REINFORCE."""
+    ema_decay: float = 0.0
+    """Validate, select and save an exponential moving average of the weights, updated after every optimizer step with
+    this decay (e.g. 0.999: about the last 1,000 steps; 0: off, the weights as trained). The log's val_error is then
+    the average's and val_error_raw the trained weights'; best.pt and latest.pt hold the average."""
     grad_clip: float = 0.0
     """Clip the gradient's global norm to this (0: no clipping)."""
     precision: str = "float32"
@@ -148,7 +153,7 @@ LOSS_TERMS = ("loss", "cross_entropy", "baseline_mse", "reinforce", "consistency
 # The log's columns, in order; val columns are empty on rows without a validation.
 CSV_FIELDS = ["step", "epoch", "wall_time", *(f"losses/{term}" for term in LOSS_TERMS), "charts/train_accuracy",
               "charts/advantage_std", "charts/learning_rate", "charts/samples_per_s", "charts/val_error",
-              "charts/val_error_mc"]
+              "charts/val_error_mc", "charts/val_error_raw"]
 
 
 def resolve_args(argv: list[str] | None = None) -> Args:
@@ -175,6 +180,9 @@ def resolve_args(argv: list[str] | None = None) -> Args:
                          f"each other (--num-samples >= 2, or --mean-path), got --num-samples {args.num_samples}")
     if args.mean_path and args.random_locations:
         raise SystemExit("--mean-path follows the policy's mean; --random-locations has no policy to follow")
+    if not 0 <= args.ema_decay < 1:
+        raise SystemExit(f"--ema-decay must be in [0, 1) (0: no averaging; 0.999 averages about the last 1,000 "
+                         f"steps), got {args.ema_decay}")
     if args.precision not in PRECISIONS:
         raise SystemExit(f"--precision must be one of {sorted(PRECISIONS)}, got {args.precision!r}")
     if not args.name:
@@ -268,9 +276,9 @@ def main(argv: list[str] | None = None) -> None:
     num_train = int(envs.num_images)
     global_batch = args.batch_size * ranks.world_size  # images per optimizer step over all ranks
     steps_per_epoch = num_train // global_batch
-    total_steps = args.epochs * steps_per_epoch
-    if args.max_steps > 0:
-        total_steps = min(total_steps, args.max_steps)
+    schedule_steps = args.epochs * steps_per_epoch  # the learning-rate schedule spans the epochs ...
+    total_steps = min(schedule_steps, args.max_steps) if args.max_steps > 0 else schedule_steps  # ... --max-steps
+    # only stops early, so a run cut by it and resumed with a larger one follows the same schedule.
     val_images = args.val_images or gym.make_vec(args.env_id, num_envs=1, split="val", autoreset_mode="disabled",
                                                  **args.env_kwargs).num_images
     val_envs = eval_envs(args, "val", val_images, args.val_samples, device)
@@ -298,7 +306,10 @@ def main(argv: list[str] | None = None) -> None:
         model.load_state_dict(start.model.state_dict())
         if not config.learn_std:  # the std is a buffer: take this run's --location-std, not the file's
             model.location_policy.log_std.fill_(math.log(config.location_std))
-    policy = RAMPolicy(model, args.env_id, args.env_kwargs)
+    # With --ema-decay the policy that is validated, kept and tested is the weights' moving average.
+    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
+                if args.ema_decay > 0 else None)
+    policy = RAMPolicy(model if averaged is None else averaged.module, args.env_id, args.env_kwargs)
     objective = ranks.wrap(EpisodeObjective(model))  # episodes + hybrid loss; DDP under torchrun
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
 
@@ -308,6 +319,8 @@ def main(argv: list[str] | None = None) -> None:
         saved = torch.load(state_path, map_location=device, weights_only=True)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        if averaged is not None:
+            averaged.load_state_dict(saved["averaged"])
         step, best_val, best_step = saved["step"], saved["best_val"], saved["best_step"]
         elapsed_before = saved["elapsed"]
         set_rng_state(saved["rng"])
@@ -342,12 +355,16 @@ def main(argv: list[str] | None = None) -> None:
         policy.save(run_dir / "latest.pt")
         atomic_torch_save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                            "best_val": best_val, "best_step": best_step, "elapsed": elapsed(),
-                           "rng": rng_state(), "args": dataclasses.asdict(args)}, state_path)
+                           "rng": rng_state(), "args": dataclasses.asdict(args),
+                           **({} if averaged is None else {"averaged": averaged.state_dict()})}, state_path)
 
     def validate() -> dict[str, float]:
         nonlocal best_val, best_step
         torch.manual_seed(0)  # the MC paths' noise (the training loop draws from its own generators)
-        result = evaluate(model, val_envs, num_samples=args.val_samples, num_images=val_images, seed=0)
+        result = evaluate(policy.model, val_envs, num_samples=args.val_samples, num_images=val_images, seed=0)
+        if averaged is not None:  # the trained weights beside their average (deterministic; one sampled path)
+            result["error_raw"] = evaluate(model, val_envs, num_samples=1, num_images=val_images,
+                                           seed=0)["error_deterministic"]
         if result["error_deterministic"] < best_val:
             best_val, best_step = result["error_deterministic"], step
             policy.save(run_dir / "best.pt")
@@ -379,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
 
         # -- episodes and the hybrid loss (every random draw is a function of seed and step) --
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(args, step, total_steps)
+            group["lr"] = learning_rate(args, step, schedule_steps)
         stream = ranks.seed(args.seed * 1_000_003 + step)  # this rank's own env and noise stream
         location_noise.manual_seed(stream)
         model.compute_dtype = PRECISIONS[args.precision]
@@ -407,6 +424,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         step += 1
         window_time += time.time() - step_start
         bar.update(1)
@@ -429,6 +448,8 @@ def main(argv: list[str] | None = None) -> None:
                 result = validate()
                 row["charts/val_error"] = result["error_deterministic"]
                 row["charts/val_error_mc"] = result["error_mc"]
+                if "error_raw" in result:
+                    row["charts/val_error_raw"] = result["error_raw"]
                 bar.set_postfix(val_error=f"{result['error_deterministic']:.4f}", best=f"{best_val:.4f}")
             if main_rank:
                 log(row)
