@@ -1,7 +1,8 @@
 """The hybrid loss of RAM, and the routing of each of its terms to the parameters it may train.
 
-The three terms of the paper and an optional fourth, with ``R`` the episode's reward (the same return for
-every step: no discounting) and ``b_t`` the baseline after glimpse ``t``:
+The three terms of the paper and an optional fourth, with ``R`` the episode's return (the same for every step:
+no discounting; by default the env's reward, with ``config.policy_reward = "probability"`` the classifier's
+detached probability of the label) and ``b_t`` the baseline after glimpse ``t``:
 
 - cross-entropy of the classifier's logits after the last glimpse against the env's label. It
   trains ``classifier``, ``core`` and ``glimpse_net`` (never the location policy: the locations the
@@ -43,13 +44,17 @@ def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
     """
     config = model.config
     features = episodes.features  # (N, T, H)
-    reward = episodes.reward.to(features.dtype)
     # REINFORCE and the baseline learn from the sampled paths: the mean paths (first rows) have no sample to score.
     sampled = slice(episodes.mean_paths * (features.shape[0] // episodes.num_samples), None)
     decision_states = features[sampled, :-1]  # the states each location l_1 ... l_{T-1} was chosen from
 
     logits = model.classifier(features[:, -1])
-    cross_entropy = F.cross_entropy(logits, episodes.label.to(logits.device))
+    label = episodes.label.to(logits.device)
+    cross_entropy = F.cross_entropy(logits, label)
+    if config.policy_reward == "probability":  # detached: the return scores a path, it trains no classifier
+        reward = F.softmax(logits.detach(), dim=-1).gather(1, label[:, None]).squeeze(1).to(features.dtype)
+    else:
+        reward = episodes.reward.to(features.dtype)
 
     baseline = model.baseline(decision_states.detach())  # (N, T-1)
     # A sum over max(count, 1) rather than F.mse_loss, which is NaN when T = 1 leaves no decisions.
@@ -73,7 +78,8 @@ def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
         "baseline_mse": baseline_mse,
         "reinforce": reinforce,
         "consistency": consistency,
-        "accuracy": reward[sampled].mean().detach(),  # of the sampled paths, comparable with or without a mean path
+        # of the sampled paths (comparable with or without a mean path), from the env's reward whatever R is
+        "accuracy": episodes.reward[sampled].to(features.dtype).mean().detach(),
         "advantage_std": advantage.std() if advantage.numel() > 1 else advantage.new_zeros(()),
     }
 

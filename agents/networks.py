@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["CORE_TYPES", "RAMConfig", "GlimpseNetwork", "Core", "LocationPolicy", "Baseline", "RAM"]
+__all__ = ["CORE_TYPES", "POLICY_REWARDS", "RAMConfig", "GlimpseNetwork", "Core", "LocationPolicy", "Baseline", "RAM"]
 
 CORE_TYPES = ("rnn", "lstm", "gru")
+POLICY_REWARDS = ("env", "probability")
 
 
 @dataclass
@@ -56,6 +57,12 @@ class RAMConfig:
     """Let the REINFORCE gradient flow into the core and glimpse network (default: location head only)."""
     reinforce_weight: float = 1.0
     """Weight λ of the REINFORCE term in the hybrid loss."""
+    policy_reward: str = "env"
+    """The return ``R`` that REINFORCE and the baseline see: "env", the env's reward (1 for the right class, else 0;
+    the paper's), or "probability", the classifier's probability of the env's label after the path, detached. Both
+    lie in [0, 1] and have the same expectation at a calibrated classifier, but the env's reward stops telling paths
+    apart once nearly all of them are classified right; the probability still ranks them by how sure they leave
+    the classifier."""
     consistency_weight: float = 0.0
     """Weight of the path-consistency term: each of the ``M`` sampled location paths of an image is pulled
     towards the class distribution averaged over all ``M`` (KL divergence to the detached mean), so that a
@@ -89,6 +96,8 @@ class RAMConfig:
             raise ValueError(f"location_std must be a positive number, got {self.location_std!r}")
         if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
+        if self.policy_reward not in POLICY_REWARDS:
+            raise ValueError(f"policy_reward must be one of {POLICY_REWARDS}, got {self.policy_reward!r}")
         if self.mean_path and self.random_locations:
             raise ValueError("mean_path needs the policy's locations; random_locations has none to follow")
         for name in ("reinforce_weight", "consistency_weight"):

@@ -8,12 +8,13 @@ loss and its routing) and :mod:`agents.policy` (save, load, SB3-style ``predict`
 from __future__ import annotations
 
 from agents.loss import EpisodeObjective, hybrid_loss, path_consistency
-from agents.networks import CORE_TYPES, RAM, Baseline, Core, GlimpseNetwork, LocationPolicy, RAMConfig
+from agents.networks import CORE_TYPES, POLICY_REWARDS, RAM, Baseline, Core, GlimpseNetwork, LocationPolicy, RAMConfig
 from agents.policy import RAMPolicy
 from agents.rollout import EpisodeBatch, class_scores, evaluate, make_action, run_episodes
 
 __all__ = [
     "CORE_TYPES",
+    "POLICY_REWARDS",
     "RAM",
     "RAMConfig",
     "GlimpseNetwork",

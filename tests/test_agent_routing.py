@@ -171,3 +171,29 @@ def test_mean_path_is_refused_with_random_locations_and_checked_against_the_path
         run_episodes(model, env, torch.arange(4), num_samples=2, mean_paths=3)
     with pytest.raises(ValueError, match="at least one path per image is sampled"):
         run_episodes(model, env, torch.arange(4), num_samples=2, mean_paths=2)
+
+
+@pytest.mark.parametrize("core_type", ["rnn", "lstm"])
+def test_probability_reward_scores_each_path_by_the_classifier_and_keeps_the_routing(core_type: str) -> None:
+    """``policy_reward="probability"``: R = p(label | path), detached; REINFORCE and the baseline learn from it,
+    each term still reaches only its own parameters, and the logged accuracy is still the env's reward."""
+    torch.manual_seed(0)
+    env = FakeGlimpseVectorEnv(num_envs=8)
+    model = RAM(RAMConfig.from_env(env, core_type=core_type, core_hidden=32, glimpse_hidden=16, glimpse_features=32,
+                                   policy_reward="probability"))
+    episodes = run_episodes(model, env, torch.arange(4), num_samples=2, seed=0)
+    losses = hybrid_loss(model, episodes)
+    h = episodes.features[:, :-1]
+    p = F.softmax(model.classifier(episodes.features[:, -1]), -1)
+    ret = p.gather(1, episodes.label[:, None]).squeeze(1).detach()
+    assert ((ret > 0) & (ret < 1)).all() and not torch.equal(ret, episodes.reward)  # graded, not the env's 0/1
+    baseline = model.baseline(h)
+    torch.testing.assert_close(losses["baseline_mse"], (baseline - ret[:, None]).square().mean())
+    log_prob = model.location_policy.log_prob(h, episodes.locations)
+    torch.testing.assert_close(losses["reinforce"], -(log_prob * (ret[:, None] - baseline)).sum(1).mean())
+    torch.testing.assert_close(losses["accuracy"], episodes.reward.mean())
+    assert reached_groups(model, losses["cross_entropy"]) == {"glimpse_net", "core", "classifier"}
+    assert reached_groups(model, losses["baseline_mse"]) == {"baseline"}
+    assert reached_groups(model, losses["reinforce"]) == {"location_policy"}
+    with pytest.raises(ValueError, match="policy_reward must be one of"):
+        RAMConfig(policy_reward="accuracy")

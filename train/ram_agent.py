@@ -45,7 +45,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import ram_env  # noqa: F401  (registers the env ids)
-from agents.ram import RAM, EpisodeObjective, RAMConfig, RAMPolicy, evaluate
+from agents.ram import POLICY_REWARDS, RAM, EpisodeObjective, RAMConfig, RAMPolicy, evaluate
 
 
 @dataclass
@@ -91,6 +91,10 @@ class Args:
     mean_path: bool = False
     """Also train the path that follows the policy's mean (the one deterministic evaluation takes), one more episode
     per image beside the M sampled paths: cross-entropy and the consistency term, no REINFORCE."""
+    policy_reward: str = "env"
+    """The return REINFORCE and the baseline learn from: "env", the env's reward (1 for the right class, else 0; the
+    paper's), or "probability", the classifier's probability of the label after the path (still ranks the paths
+    when nearly all are classified right)."""
     random_locations: bool = False
     """The random-glimpse control: look at uniformly random locations (train and evaluation); no REINFORCE."""
     ema_decay: float = 0.0
@@ -183,6 +187,8 @@ def resolve_args(argv: list[str] | None = None) -> Args:
     if not 0 <= args.ema_decay < 1:
         raise SystemExit(f"--ema-decay must be in [0, 1) (0: no averaging; 0.999 averages about the last 1,000 "
                          f"steps), got {args.ema_decay}")
+    if args.policy_reward not in POLICY_REWARDS:
+        raise SystemExit(f"--policy-reward must be one of {list(POLICY_REWARDS)}, got {args.policy_reward!r}")
     if args.precision not in PRECISIONS:
         raise SystemExit(f"--precision must be one of {sorted(PRECISIONS)}, got {args.precision!r}")
     if not args.name:
@@ -289,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
                                 core_hidden=args.core_hidden, conv_glimpse=args.conv_glimpse,
                                 reinforce_weight=args.reinforce_weight, random_locations=args.random_locations,
                                 dropout=args.dropout, consistency_weight=args.consistency_weight,
-                                mean_path=args.mean_path)
+                                mean_path=args.mean_path, policy_reward=args.policy_reward)
     if args.init_from:
         start = RAMPolicy.load(args.init_from, device=device)
         if (start.env_id, start.env_kwargs) != (args.env_id, args.env_kwargs):
@@ -300,7 +306,8 @@ def main(argv: list[str] | None = None) -> None:
                              "policy to follow")
         config = dataclasses.replace(start.config, location_std=args.location_std,
                                      reinforce_weight=args.reinforce_weight,
-                                     consistency_weight=args.consistency_weight, mean_path=args.mean_path)
+                                     consistency_weight=args.consistency_weight, mean_path=args.mean_path,
+                                     policy_reward=args.policy_reward)
     model = RAM(config).to(device)
     if args.init_from:
         model.load_state_dict(start.model.state_dict())
