@@ -75,3 +75,20 @@ def test_learning_curves_join_the_logs_of_successive_stages(tmp_path: Path) -> N
                            "--csv", str(logs[0]), str(tmp_path / "gone.csv")], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode != 0 and "--csv: no file at" in proc.stderr and "gone.csv" in proc.stderr
+
+
+def test_learning_curves_draw_the_trained_weights_beside_their_average(tmp_path: Path) -> None:
+    """An --ema-decay run logs val_error (the average) and val_error_raw (the weights as trained): both are drawn."""
+    visualize = import_script("visualize")
+    log = tmp_path / "progress.csv"
+    log.write_text("step,losses/cross_entropy,charts/val_error,charts/val_error_mc,charts/val_error_raw\n"
+                   "50,0.1,0.01,0.008,0.012\n100,0.1,0.009,0.007,0.011\n")
+    rows, _ = visualize.read_stages([log])
+    val = visualize.curves_figure(rows, "ema").axes[2]
+    labels = {line.get_label(): list(line.get_ydata()) for line in val.lines}
+    assert labels == {"deterministic": [0.01, 0.009], "MC": [0.008, 0.007],
+                      "deterministic, weights not averaged": [0.012, 0.011]}
+    # A run without the average: two val lines.
+    log.write_text("step,losses/cross_entropy,charts/val_error,charts/val_error_mc\n50,0.1,0.01,0.008\n")
+    val = visualize.curves_figure(visualize.read_stages([log])[0], "plain").axes[2]
+    assert [line.get_label() for line in val.lines] == ["deterministic", "MC"]

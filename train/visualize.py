@@ -92,8 +92,11 @@ def curves_figure(rows: list[dict[str, str]], title: str, stage_starts: Sequence
     axes[0].legend(fontsize=7)
     axes[1].plot(*series("charts/train_accuracy"))
     axes[1].set_title("train accuracy (sampled paths)")
-    for key, label in (("charts/val_error", "deterministic"), ("charts/val_error_mc", "MC")):
-        axes[2].plot(*series(key), marker=".", label=label)
+    for key, label in (("charts/val_error", "deterministic"), ("charts/val_error_mc", "MC"),
+                       ("charts/val_error_raw", "deterministic, weights not averaged")):  # the last: --ema-decay runs
+        steps, values = series(key)
+        if values:
+            axes[2].plot(steps, values, marker=".", label=label)
     axes[2].set_yscale("log")
     axes[2].set_title("val error")
     axes[2].legend(fontsize=7)
