@@ -60,9 +60,9 @@ class RAMConfig:
     policy_reward: str = "env"
     """The return ``R`` that REINFORCE and the baseline see: "env", the env's reward (1 for the right class, else 0;
     the paper's), or "probability", the classifier's probability of the env's label after the path, detached. Both
-    lie in [0, 1] and have the same expectation at a calibrated classifier, but the env's reward stops telling paths
-    apart once nearly all of them are classified right; the probability still ranks them by how sure they leave
-    the classifier."""
+    lie in [0, 1], and near certainty they are close (the probability is a little below the accuracy otherwise), but
+    the env's reward stops telling paths apart once nearly all of them are classified right; the probability still
+    ranks them by how sure they leave the classifier."""
     consistency_weight: float = 0.0
     """Weight of the path-consistency term: each of the ``M`` sampled location paths of an image is pulled
     towards the class distribution averaged over all ``M`` (KL divergence to the detached mean), so that a

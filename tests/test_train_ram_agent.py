@@ -226,6 +226,26 @@ def test_resume_refuses_a_missing_run_and_a_fresh_run_refuses_an_existing_one(ti
         module.main(["--output-dir", str(tiny_run.parent), "--name", "tiny"])
 
 
+def test_resume_of_a_run_older_than_a_flag_takes_the_flags_default(tiny_run: Path, tmp_path: Path) -> None:
+    """A checkpoint written before --ema-decay and --policy-reward existed ran without them: --resume keeps it so,
+    and refuses them as flags that disagree with the run (rather than crash, or change the objective mid-run)."""
+    module = import_script("ram_agent")
+    state = torch.load(tiny_run / "latest_state.pt", weights_only=True)
+    for name in ("ema_decay", "policy_reward"):
+        del state["args"][name]
+    (tmp_path / "old").mkdir()
+    torch.save(state, tmp_path / "old" / "latest_state.pt")
+    resume = ["--output-dir", str(tmp_path), "--name", "old", "--resume"]
+    args = module.resolve_args(resume)
+    assert (args.ema_decay, args.policy_reward, args.batch_size) == (0.0, "env", 8)
+    with pytest.raises(SystemExit, match="--ema-decay 0.0"):
+        module.resolve_args([*resume, "--ema-decay", "0.999"])
+    with pytest.raises(SystemExit, match="--policy-reward 'env'"):
+        module.resolve_args([*resume, "--policy-reward", "probability"])
+    with pytest.raises(SystemExit, match="--policy-reward must be one of"):
+        module.resolve_args(["--policy-reward", "accuracy"])
+
+
 def test_evaluate_reproduces_the_runs_test_figures(tiny_run: Path) -> None:
     results = json.loads((tiny_run / "test_results.json").read_text())
     proc = run_script(EVALUATE, "--checkpoint", tiny_run / "best.pt", "--images", "200", "--samples", "2",
@@ -260,7 +280,7 @@ def test_ema_weights_are_validated_saved_and_resumed(tmp_path: Path) -> None:
     assert [r["charts/val_error_raw"] != "" for r in rows] == [False, False, True, False, False, True]
     state = torch.load(tmp_path / "ema" / "latest_state.pt", weights_only=True)
     assert int(state["averaged"]["n_averaged"]) == 6  # one update per optimizer step
-    # latest.pt holds the average, which is neither the trained weights nor the weights they started from.
+    # latest.pt holds the average, not the trained weights.
     saved = RAMPolicy.load(tmp_path / "ema" / "latest.pt", device="cpu").model.state_dict()
     averaged = {k.removeprefix("module."): v for k, v in state["averaged"].items() if k != "n_averaged"}
     assert saved.keys() == averaged.keys() == state["model"].keys()

@@ -99,8 +99,9 @@ class Args:
     """The random-glimpse control: look at uniformly random locations (train and evaluation); no REINFORCE."""
     ema_decay: float = 0.0
     """Validate, select and save an exponential moving average of the weights, updated after every optimizer step with
-    this decay (e.g. 0.999: about the last 1,000 steps; 0: off, the weights as trained). The log's val_error is then
-    the average's and val_error_raw the trained weights'; best.pt and latest.pt hold the average."""
+    this decay (e.g. 0.999: about the last 1,000 steps, once the run is that long, for it starts at the first step's
+    weights; 0: off, the weights as trained). The log's val_error is then the average's and val_error_raw the trained
+    weights'; best.pt and latest.pt hold the average."""
     grad_clip: float = 0.0
     """Clip the gradient's global norm to this (0: no clipping)."""
     precision: str = "float32"
@@ -202,14 +203,17 @@ def restore_run_args(args: Args, given: set[str]) -> None:
     state_path = Path(args.output_dir) / args.name / "latest_state.pt"
     if not state_path.exists():
         return  # main() says there is nothing to resume
-    saved = torch.load(state_path, map_location="cpu", weights_only=True)["args"]
     fields = {f.name for f in dataclasses.fields(Args)} - RESUME_MAY_CHANGE
-    differ = sorted(f for f in fields & given if f in saved and saved[f] != getattr(args, f))
+    # A field the checkpoint lacks is newer than the run, which ran with that field's default (no --ema-decay, ...).
+    defaults = Args()
+    saved = {**{f: getattr(defaults, f) for f in fields},
+             **torch.load(state_path, map_location="cpu", weights_only=True)["args"]}
+    differ = sorted(f for f in fields & given if saved[f] != getattr(args, f))
     if differ:
         was = ", ".join(f"--{f.replace('_', '-')} {saved[f]!r}" for f in differ)
         raise SystemExit(f"--resume continues {state_path.parent} as it was started ({was}); drop those flags, or "
                          f"start a new run (--init-from {state_path.parent}/best.pt) to change them")
-    for name in fields & set(saved):
+    for name in fields:
         setattr(args, name, saved[name])
 
 
