@@ -16,6 +16,10 @@ a constant of the split, so image ``i`` always yields the same canvas, whatever 
 ``initial_location="random"`` in those fixed splits, so it too depends only on ``(split, i)``: not
 on the seed, the batch size or the machine. Both envs call it; in ``train`` and ``trainval`` they
 draw the initial location from their own generator instead, every episode.
+
+:func:`shift_images` is the training augmentation ``max_shift`` of the canvas-free envs: each
+episode moves its image by a whole number of pixels drawn with the same hash; only ``train`` and
+``trainval`` episodes are shifted.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "compose",
     "uniform_draws",
     "fixed_initial_location",
+    "shift_images",
 ]
 
 _MASK32 = 0xFFFFFFFF
@@ -49,6 +54,9 @@ random_splits = frozenset({"train", "trainval"})
 # (over 356 million clutter pieces). Not 2**31: those inputs differ from draws 0 and 1 by the top
 # bit alone, which this hash mixes poorly (a measurable correlation, ~0.005, with the digit offset).
 _LOCATION_DRAW = 0x6A09E667
+# First draw number of the random shift of ``max_shift`` (the first 32 bits of the fraction of sqrt(3)); only
+# canvas-free envs shift, so its draws never meet a canvas's, and they are 0x51_5D_C7_1E apart from the location's.
+_SHIFT_DRAW = 0xBB67AE85
 
 
 def _hash32(x: torch.Tensor) -> torch.Tensor:
@@ -151,3 +159,24 @@ def compose(
         _paste_max(canvas, crop.permute(0, 3, 1, 2), d[:, 3] % (s - q + 1), d[:, 4] % (s - q + 1))
     _paste_max(canvas, digits, u[:, 1] % (s - h + 1), u[:, 0] % (s - w + 1))
     return canvas
+
+
+def shift_images(images: torch.Tensor, key: torch.Tensor, index: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Images ``(B, C, H, W)`` moved by whole pixels ``(dx, dy)`` uniform in ``[-max_shift, max_shift]^2``, zero-filled.
+
+    ``dx`` moves the image right and ``dy`` down: pixel ``(r, c)`` of the result is pixel ``(r - dy, c - dx)``
+    of the image, or 0 where that lies outside it. ``(dx, dy)`` are draws ``F`` and ``F + 1``, ``F = 0xBB67AE85``,
+    of ``(key, index)`` ``(B,)`` (:func:`uniform_draws`), so the same key and index give the same shift on every
+    machine and device, in a batch or one at a time. Returns a new tensor of the images' dtype and device.
+    """
+    if max_shift == 0:
+        return images.clone()
+    b, _, h, w = images.shape
+    device = images.device
+    u = uniform_draws(key, index, 2, first_draw=_SHIFT_DRAW)
+    dx, dy = (u % (2 * max_shift + 1) - max_shift).unbind(1)
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
+    rows = (max_shift - dy)[:, None] + torch.arange(h, device=device)
+    cols = (max_shift - dx)[:, None] + torch.arange(w, device=device)
+    moved = padded[torch.arange(b, device=device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    return moved.permute(0, 3, 1, 2).contiguous()

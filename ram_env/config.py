@@ -20,7 +20,11 @@ from ram_env import data
 from ram_env.canvas import CanvasSpec
 from ram_env.retina import glimpse_length
 
-__all__ = ["GlimpseConfig", "make_config", "to_nchw"]
+__all__ = ["GlimpseConfig", "make_config", "to_nchw", "TRAINING_ONLY_KWARGS"]
+
+TRAINING_ONLY_KWARGS = frozenset({"max_shift"})
+"""Env keyword arguments that change only ``train`` and ``trainval`` episodes (augmentation): ``val`` and ``test``
+episodes are the same whatever their value, so a model trained with one value is evaluated on the same task."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class GlimpseConfig:
     num_scales: int
     initial_location: str | tuple[float, float]
     canvas: CanvasSpec | None
+    max_shift: int = 0
 
     @property
     def num_images(self) -> int:
@@ -135,6 +140,7 @@ def make_config(
     images: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     num_classes: int | None = None,
+    max_shift: int = 0,
 ) -> GlimpseConfig:
     """Check the env keyword arguments and load the data. Raises ``ValueError`` on any invalid value.
 
@@ -165,6 +171,14 @@ def make_config(
         canvas = CanvasSpec(canvas_size, num_clutter, clutter_size)
     elif num_clutter:
         raise ValueError("num_clutter > 0 needs a canvas_size (clutter is pasted on a canvas)")
+    max_shift = _positive_int("max_shift", max_shift, 0)
+    if max_shift and canvas is not None:
+        raise ValueError(
+            f"max_shift applies to images shown without a canvas; got max_shift={max_shift} with canvas_size="
+            f"{canvas.canvas_size}, where every train episode already places the image at a random offset"
+        )
+    if max_shift >= min(h, w):
+        raise ValueError(f"max_shift must be below the image size {min(h, w)} (0: no shift), got {max_shift}")
     return GlimpseConfig(
         images=images,
         labels=labels,
@@ -175,4 +189,5 @@ def make_config(
         num_scales=num_scales,
         initial_location=_initial_location(initial_location),
         canvas=canvas,
+        max_shift=max_shift,
     )

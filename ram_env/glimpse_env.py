@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ram_env.canvas import compose, fixed_initial_location, random_splits, split_key
+from ram_env.canvas import compose, fixed_initial_location, random_splits, shift_images, split_key
 from ram_env.config import GlimpseConfig, make_config, to_nchw
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
@@ -82,7 +82,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     given `[x, y]`. In the `train` and `trainval` splits every episode draws a new canvas and a new
     random initial location; in `val` and `test` image `i` always yields the same canvas and the
     same "random" initial location, whatever the seed, batch size and machine (both are
-    counter-based hashes of the split and `i`, see :mod:`ram_env.canvas`).
+    counter-based hashes of the split and `i`, see :mod:`ram_env.canvas`). With `max_shift > 0`, each
+    `train`/`trainval` episode first moves its image by a random whole number of pixels (augmentation).
 
     ## Episode End
 
@@ -116,6 +117,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `render_mode`      | `None`     | `"rgb_array"` or `None`                                            |
     | `images`, `labels` | `None`     | your own data: uint8 `(N, H, W)` or `(N, H, W, C)` and int labels  |
     | `num_classes`      | `None`     | classes of your own data (default `max(labels) + 1`)               |
+    | `max_shift`        | 0          | augmentation, `train`/`trainval` only: move each episode's image   |
+    |                    |            | by whole pixels `(dx, dy)` uniform in `[-max_shift, max_shift]^2`  |
+    |                    |            | (zero-filled; not with `canvas_size`); `val`/`test` never move     |
 
     ## Vectorized environment
 
@@ -129,6 +133,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
       fixed function of the image, like its canvas (before, it came from the env's generator, so
       evaluations depended on the seed and on the number of envs in the batch). `train` and
       `trainval` are unchanged.
+    * v0, later: `max_shift` (default 0, which changes nothing): random whole-pixel shifts of the
+      training images, an augmentation.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
@@ -150,6 +156,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         images: np.ndarray | None = None,
         labels: np.ndarray | None = None,
         num_classes: int | None = None,
+        max_shift: int = 0,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -170,6 +177,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             images=images,
             labels=labels,
             num_classes=num_classes,
+            max_shift=max_shift,
         )
         self.render_mode = render_mode
         self.observation_space = self.config.observation_space()
@@ -188,6 +196,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         cfg = self.config
         idx = torch.tensor([index], dtype=torch.int64)
         if cfg.canvas is None:
+            if cfg.max_shift and cfg.split in random_splits:
+                key = torch.tensor([int(self.np_random.integers(2**31))], dtype=torch.int64)
+                return shift_images(self._gather(idx), key, idx, cfg.max_shift)
             return self._gather(idx)
         key = int(self.np_random.integers(2**31)) if cfg.split in random_splits else split_key(cfg.split)
         return compose(cfg.canvas, self._gather, cfg.num_images, idx, torch.tensor([key], dtype=torch.int64))

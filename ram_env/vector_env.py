@@ -14,7 +14,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ram_env.canvas import compose, fixed_initial_location, random_splits, split_key
+from ram_env.canvas import compose, fixed_initial_location, random_splits, shift_images, split_key
 from ram_env.config import GlimpseConfig, make_config, to_nchw
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
@@ -42,7 +42,7 @@ class GlimpseVectorEnv(VectorEnv):
     Takes every keyword argument of :class:`~ram_env.glimpse_env.GlimpseEnv` (``dataset``, ``split``,
     ``num_glimpses``, ``glimpse_size``, ``num_scales``, ``initial_location``, ``canvas_size``,
     ``num_clutter``, ``clutter_size``, ``data_dir``, ``download``, ``render_mode``, ``images``,
-    ``labels``, ``num_classes``), plus:
+    ``labels``, ``num_classes``, ``max_shift``), plus:
 
     - ``device``: where images, canvases and every returned tensor live ("cpu", "cuda", a
       ``torch.device``). Images are copied there once, as uint8.
@@ -181,6 +181,9 @@ class GlimpseVectorEnv(VectorEnv):
         self._index = index
         if cfg.canvas is None:
             canvas = self._images[index]
+            if cfg.max_shift and cfg.split in random_splits:
+                key = torch.randint(2**31, (n,), generator=self._generator, device=self.device)
+                canvas = shift_images(canvas, key, index, cfg.max_shift)
         else:
             if cfg.split in random_splits:
                 key = torch.randint(2**31, (n,), generator=self._generator, device=self.device)

@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 import ram_env  # noqa: F401  (registers the env ids)
 from agents.ram import POLICY_REWARDS, RAM, EpisodeObjective, RAMConfig, RAMPolicy, evaluate
+from ram_env.config import TRAINING_ONLY_KWARGS
 
 
 @dataclass
@@ -231,6 +232,11 @@ def learning_rate(args: Args, step: int, total_steps: int) -> float:
     return args.learning_rate * warmup * factor
 
 
+def task_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The env kwargs that define the evaluated task: all but the training-only ones (augmentation)."""
+    return {k: v for k, v in env_kwargs.items() if k not in TRAINING_ONLY_KWARGS}
+
+
 def eval_envs(args: Args, split: str, images: int, samples: int, device: torch.device) -> Any:
     """A vector env over ``split`` sized for :func:`agents.rollout.evaluate` (a multiple of ``samples``)."""
     per_batch = max(1, min(100, images))  # images per MC batch
@@ -302,9 +308,10 @@ def main(argv: list[str] | None = None) -> None:
                                 mean_path=args.mean_path, policy_reward=args.policy_reward)
     if args.init_from:
         start = RAMPolicy.load(args.init_from, device=device)
-        if (start.env_id, start.env_kwargs) != (args.env_id, args.env_kwargs):
+        if (start.env_id, task_kwargs(start.env_kwargs)) != (args.env_id, task_kwargs(args.env_kwargs)):
             raise SystemExit(f"--init-from {args.init_from} was trained on {start.env_id} {start.env_kwargs}, "
-                             f"not {args.env_id} {args.env_kwargs}")
+                             f"not {args.env_id} {args.env_kwargs} (only {sorted(TRAINING_ONLY_KWARGS)}, which "
+                             "change training episodes alone, may differ)")
         if start.config.random_locations and args.mean_path:
             raise SystemExit(f"--mean-path: --init-from {args.init_from} is a random-locations control, which has no "
                              "policy to follow")
