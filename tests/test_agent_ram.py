@@ -161,6 +161,8 @@ def test_evaluate_counts_errors_over_the_split(num_images: int | None, num_sampl
     assert model.training  # restored
     with pytest.raises(ValueError, match="multiple"):
         evaluate(model, env, num_samples=3)
+    deterministic_only = evaluate(model, env, num_images=num_images, monte_carlo=False)
+    assert deterministic_only == pytest.approx({"error_deterministic": expected, "num_images": total})
 
 
 def test_evaluate_draws_its_mc_paths_from_its_seed(monkeypatch: pytest.MonkeyPatch) -> None:

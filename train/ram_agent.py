@@ -380,9 +380,9 @@ def main(argv: list[str] | None = None) -> None:
         nonlocal best_val, best_step
         torch.manual_seed(0)  # the MC paths' noise (the training loop draws from its own generators)
         result = evaluate(policy.model, val_envs, num_samples=args.val_samples, num_images=val_images, seed=0)
-        if averaged is not None:  # the trained weights beside their average (deterministic; one sampled path)
-            result["error_raw"] = evaluate(model, val_envs, num_samples=1, num_images=val_images,
-                                           seed=0)["error_deterministic"]
+        if averaged is not None:  # the trained weights beside their average (deterministic)
+            result["error_raw"] = evaluate(model, val_envs, num_images=val_images, seed=0,
+                                           monte_carlo=False)["error_deterministic"]
         if result["error_deterministic"] < best_val:
             best_val, best_step = result["error_deterministic"], step
             policy.save(run_dir / "best.pt")
