@@ -54,8 +54,8 @@ random_splits = frozenset({"train", "trainval"})
 # (over 356 million clutter pieces). Not 2**31: those inputs differ from draws 0 and 1 by the top
 # bit alone, which this hash mixes poorly (a measurable correlation, ~0.005, with the digit offset).
 _LOCATION_DRAW = 0x6A09E667
-# First draw number of the random shift of ``max_shift`` (the first 32 bits of the fraction of sqrt(3)); only
-# canvas-free envs shift, so its draws never meet a canvas's, and they are 0x51_5D_C7_1E apart from the location's.
+# First draw number of the random shift of ``max_shift`` (the first 32 bits of the fraction of sqrt(3)). Only
+# canvas-free envs shift, so its draws never meet a canvas's; the initial location's draws are 0x515DC81E away.
 _SHIFT_DRAW = 0xBB67AE85
 
 
