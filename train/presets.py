@@ -41,11 +41,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "mnist-2g": _row(_BASE, "GlimpseMNIST-v0", 30, dropout=0.2, env_kwargs={"num_glimpses": 2}),
     # mnist-4g and mnist-6g: 4 location paths per image and the path-consistency term (trained with --precision
     # bfloat16). 4g: 1.43 % test error against 1.93 % with 2 paths and no consistency. 6g: best val error 1.00 %
-    # against 1.30 %, test 1.36 % against 1.39 %. The shipped mnist-6g file has three more stages: this row's run,
+    # against 1.30 %, test 1.36 % against 1.39 %. The shipped mnist-6g file has four more stages after this row's run:
     # then `--init-from <its best.pt> --epochs 50 --learning-rate 3e-4` (1.02 % test error, best val 0.82 %), then
     # twice the same from the last file with `--ema-decay 0.999 --policy-reward probability` (0.92 %, best val 0.68 %
     # -- with the env's reward instead 0.81 %, best val 0.70 %, so val chose the other -- then 1.01 %, best val
-    # 0.58 %); the mnist-4g file has two stages without the average (1.31 %, best val 1.02 %; after the second
+    # 0.58 %), then once more with `--env-kwargs '{"max_shift": 2}'` as well (0.89 %, best val 0.54 %); the mnist-4g
+    # file has two stages without the average (1.31 %, best val 1.02 %; after the second
     # stage: 1.12 %, best val 1.14 %).
     "mnist-4g": {**_MNIST, "core_type": "lstm", "num_samples": 4, "consistency_weight": 1.0,
                  "env_kwargs": {"num_glimpses": 4}, "epochs": 40},
