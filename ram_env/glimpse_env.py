@@ -192,16 +192,20 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def _gather(self, index: torch.Tensor) -> torch.Tensor:
         return to_nchw(self.config.images[index.numpy()])
 
+    def _episode_key(self) -> torch.Tensor:
+        """The key of the episode's random layout (canvas or shift): drawn in train/trainval, fixed in val/test."""
+        split = self.config.split
+        key = int(self.np_random.integers(2**31)) if split in random_splits else split_key(split)
+        return torch.tensor([key], dtype=torch.int64)
+
     def _build_canvas(self, index: int) -> torch.Tensor:
         cfg = self.config
         idx = torch.tensor([index], dtype=torch.int64)
-        if cfg.canvas is None:
-            if cfg.max_shift and cfg.split in random_splits:
-                key = torch.tensor([int(self.np_random.integers(2**31))], dtype=torch.int64)
-                return shift_images(self._gather(idx), key, idx, cfg.max_shift)
-            return self._gather(idx)
-        key = int(self.np_random.integers(2**31)) if cfg.split in random_splits else split_key(cfg.split)
-        return compose(cfg.canvas, self._gather, cfg.num_images, idx, torch.tensor([key], dtype=torch.int64))
+        if cfg.canvas is not None:
+            return compose(cfg.canvas, self._gather, cfg.num_images, idx, self._episode_key())
+        if cfg.max_shift and cfg.split in random_splits:
+            return shift_images(self._gather(idx), self._episode_key(), idx, cfg.max_shift)
+        return self._gather(idx)
 
     def _get_obs(self, location: np.ndarray) -> dict[str, np.ndarray]:
         g = glimpse(

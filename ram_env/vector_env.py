@@ -175,21 +175,22 @@ class GlimpseVectorEnv(VectorEnv):
     def _get_info(self) -> dict[str, torch.Tensor]:
         return {"index": self._index, "_index": self._ones}
 
+    def _episode_keys(self) -> torch.Tensor:
+        """One key per env for the episode's random layout (canvas or shift): drawn in train/trainval, else fixed."""
+        if self.config.split in random_splits:
+            return torch.randint(2**31, (self.num_envs,), generator=self._generator, device=self.device)
+        return torch.full((self.num_envs,), split_key(self.config.split), dtype=torch.int64, device=self.device)
+
     def _start(self, index: torch.Tensor) -> TensorDict:
         cfg = self.config
         n = self.num_envs
         self._index = index
-        if cfg.canvas is None:
-            canvas = self._images[index]
-            if cfg.max_shift and cfg.split in random_splits:
-                key = torch.randint(2**31, (n,), generator=self._generator, device=self.device)
-                canvas = shift_images(canvas, key, index, cfg.max_shift)
+        if cfg.canvas is not None:
+            canvas = compose(cfg.canvas, self._images.__getitem__, cfg.num_images, index, self._episode_keys())
+        elif cfg.max_shift and cfg.split in random_splits:
+            canvas = shift_images(self._images[index], self._episode_keys(), index, cfg.max_shift)
         else:
-            if cfg.split in random_splits:
-                key = torch.randint(2**31, (n,), generator=self._generator, device=self.device)
-            else:
-                key = torch.full((n,), split_key(cfg.split), dtype=torch.int64, device=self.device)
-            canvas = compose(cfg.canvas, self._images.__getitem__, cfg.num_images, index, key)
+            canvas = self._images[index]
         self._sat = summed_area_table(canvas)
         self._canvas = canvas if self.render_mode is not None else None
         init = cfg.initial_location
