@@ -17,9 +17,9 @@ a constant of the split, so image ``i`` always yields the same canvas, whatever 
 on the seed, the batch size or the machine. Both envs call it; in ``train`` and ``trainval`` they
 draw the initial location from their own generator instead, every episode.
 
-:func:`shift_images` is the training augmentation ``max_shift`` of the canvas-free envs: each
-episode moves its image by a whole number of pixels drawn with the same hash; only ``train`` and
-``trainval`` episodes are shifted.
+:func:`augment_images` is the training augmentation (``max_shift``, ``horizontal_flip``) of the
+canvas-free envs: each episode moves its image by a whole number of pixels, and mirrors it, by draws
+of the same hash; only ``train`` and ``trainval`` episodes are augmented.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ __all__ = [
     "compose",
     "uniform_draws",
     "fixed_initial_location",
-    "shift_images",
+    "augment_images",
 ]
 
 _MASK32 = 0xFFFFFFFF
@@ -54,8 +54,9 @@ random_splits = frozenset({"train", "trainval"})
 # (over 356 million clutter pieces). Not 2**31: those inputs differ from draws 0 and 1 by the top
 # bit alone, which this hash mixes poorly (a measurable correlation, ~0.005, with the digit offset).
 _LOCATION_DRAW = 0x6A09E667
-# First draw number of the random shift of ``max_shift`` (the first 32 bits of the fraction of sqrt(3)). Only
-# canvas-free envs shift, so its draws never meet a canvas's; the initial location's draws are 0x515DC81E away.
+# First draw number of the augmentation (the first 32 bits of the fraction of sqrt(3)): the shift of ``max_shift``
+# takes draws F and F + 1, the mirror of ``horizontal_flip`` draw F + 2. Only canvas-free envs augment, so these
+# draws never meet a canvas's; the initial location's draws are 0x515DC81E away.
 _SHIFT_DRAW = 0xBB67AE85
 
 
@@ -161,22 +162,30 @@ def compose(
     return canvas
 
 
-def shift_images(images: torch.Tensor, key: torch.Tensor, index: torch.Tensor, max_shift: int) -> torch.Tensor:
-    """Images ``(B, C, H, W)`` moved by whole pixels ``(dx, dy)`` uniform in ``[-max_shift, max_shift]^2``, zero-filled.
+def augment_images(
+    images: torch.Tensor, key: torch.Tensor, index: torch.Tensor, max_shift: int = 0, horizontal_flip: bool = False
+) -> torch.Tensor:
+    """Images ``(B, C, H, W)`` mirrored left-right with probability 1/2 (``horizontal_flip``), then moved by whole
+    pixels ``(dx, dy)`` uniform in ``[-max_shift, max_shift]^2``, zero-filled.
 
     ``dx`` moves the image right and ``dy`` down: pixel ``(r, c)`` of the result is pixel ``(r - dy, c - dx)``
-    of the image, or 0 where that lies outside it. ``(dx, dy)`` are draws ``F`` and ``F + 1``, ``F = 0xBB67AE85``,
-    of ``(key, index)`` ``(B,)`` (:func:`uniform_draws`), so the same key and index give the same shift on every
-    machine and device, in a batch or one at a time. Returns a new tensor of the images' dtype and device.
+    of the (mirrored) image, or 0 where that lies outside it. ``(dx, dy)`` are draws ``F`` and ``F + 1``,
+    ``F = 0xBB67AE85``, of ``(key, index)`` ``(B,)`` (:func:`uniform_draws`), and the mirror is draw ``F + 2``
+    odd, so the same key and index give the same result on every machine and device, in a batch or one at a
+    time, and turning the mirror on leaves every shift as it was. Returns a new tensor of the images' dtype
+    and device.
     """
-    if max_shift == 0:
+    if not (max_shift or horizontal_flip):
         return images.clone()
     b, _, h, w = images.shape
     device = images.device
-    u = uniform_draws(key, index, 2, first_draw=_SHIFT_DRAW)
-    dx, dy = (u % (2 * max_shift + 1) - max_shift).unbind(1)
-    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
+    u = uniform_draws(key, index, 3, first_draw=_SHIFT_DRAW)
+    dx, dy = (u[:, :2] % (2 * max_shift + 1) - max_shift).unbind(1)
     rows = (max_shift - dy)[:, None] + torch.arange(h, device=device)
     cols = (max_shift - dx)[:, None] + torch.arange(w, device=device)
+    if horizontal_flip:  # column c of a mirrored padded image is column (w + 2 s - 1 - c) of the padded image
+        mirror = (u[:, 2] % 2 == 1)[:, None]
+        cols = torch.where(mirror, w + 2 * max_shift - 1 - cols, cols)
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
     moved = padded[torch.arange(b, device=device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
     return moved.permute(0, 3, 1, 2).contiguous()

@@ -17,12 +17,12 @@ import torch
 from gymnasium import spaces
 
 from ram_env import data
-from ram_env.canvas import CanvasSpec
+from ram_env.canvas import CanvasSpec, random_splits
 from ram_env.retina import glimpse_length
 
 __all__ = ["GlimpseConfig", "make_config", "to_nchw", "TRAINING_ONLY_KWARGS"]
 
-TRAINING_ONLY_KWARGS = frozenset({"max_shift"})
+TRAINING_ONLY_KWARGS = frozenset({"max_shift", "horizontal_flip"})
 """Env keyword arguments that change only ``train`` and ``trainval`` episodes (augmentation): ``val`` and ``test``
 episodes are the same whatever their value, so a model trained with one value is evaluated on the same task."""
 
@@ -41,6 +41,12 @@ class GlimpseConfig:
     initial_location: str | tuple[float, float]
     canvas: CanvasSpec | None
     max_shift: int = 0
+    horizontal_flip: bool = False
+
+    @property
+    def augmented(self) -> bool:
+        """Whether this split's episodes are augmented: max_shift or horizontal_flip, train/trainval only."""
+        return bool(self.max_shift or self.horizontal_flip) and self.split in random_splits
 
     @property
     def num_images(self) -> int:
@@ -141,6 +147,7 @@ def make_config(
     labels: np.ndarray | None = None,
     num_classes: int | None = None,
     max_shift: int = 0,
+    horizontal_flip: bool = False,
 ) -> GlimpseConfig:
     """Check the env keyword arguments and load the data. Raises ``ValueError`` on any invalid value.
 
@@ -179,6 +186,12 @@ def make_config(
         )
     if max_shift >= min(h, w):
         raise ValueError(f"max_shift must be below the image size {min(h, w)} (0: no shift), got {max_shift}")
+    if not isinstance(horizontal_flip, (bool, np.bool_)):
+        raise ValueError(f"horizontal_flip must be True or False, got {horizontal_flip!r}")
+    if horizontal_flip and canvas is not None:
+        raise ValueError(
+            f"horizontal_flip applies to images shown without a canvas; got it with canvas_size={canvas.canvas_size}"
+        )
     return GlimpseConfig(
         images=images,
         labels=labels,
@@ -190,4 +203,5 @@ def make_config(
         initial_location=_initial_location(initial_location),
         canvas=canvas,
         max_shift=max_shift,
+        horizontal_flip=bool(horizontal_flip),
     )

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ram_env.canvas import compose, fixed_initial_location, random_splits, shift_images, split_key
+from ram_env.canvas import augment_images, compose, fixed_initial_location, random_splits, split_key
 from ram_env.config import GlimpseConfig, make_config, to_nchw
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
@@ -83,7 +83,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     random initial location; in `val` and `test` image `i` always yields the same canvas and the
     same "random" initial location, whatever the seed, batch size and machine (both are
     counter-based hashes of the split and `i`, see :mod:`ram_env.canvas`). With `max_shift > 0`, each
-    `train`/`trainval` episode first moves its image by a random whole number of pixels (augmentation).
+    `train`/`trainval` episode first moves its image by a random whole number of pixels, and with
+    `horizontal_flip` mirrors it left-right with probability 1/2 (augmentation).
 
     ## Episode End
 
@@ -120,6 +121,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `max_shift`        | 0          | augmentation, `train`/`trainval` only: move each episode's image   |
     |                    |            | by whole pixels `(dx, dy)` uniform in `[-max_shift, max_shift]^2`  |
     |                    |            | (zero-filled; not with `canvas_size`); `val`/`test` never move     |
+    | `horizontal_flip`  | `False`    | augmentation, `train`/`trainval` only: mirror each episode's image |
+    |                    |            | left-right with probability 1/2 (for CIFAR-10 and Fashion-MNIST,   |
+    |                    |            | not digits; not with `canvas_size`); `val`/`test` never mirror     |
 
     ## Vectorized environment
 
@@ -135,6 +139,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
       `trainval` are unchanged.
     * v0, later: `max_shift` (default 0, which changes nothing): random whole-pixel shifts of the
       training images, an augmentation.
+    * v0, later: `horizontal_flip` (default `False`, which changes nothing): random left-right mirrors
+      of the training images, an augmentation.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
@@ -157,6 +163,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         labels: np.ndarray | None = None,
         num_classes: int | None = None,
         max_shift: int = 0,
+        horizontal_flip: bool = False,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -178,6 +185,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             labels=labels,
             num_classes=num_classes,
             max_shift=max_shift,
+            horizontal_flip=horizontal_flip,
         )
         self.render_mode = render_mode
         self.observation_space = self.config.observation_space()
@@ -203,8 +211,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         idx = torch.tensor([index], dtype=torch.int64)
         if cfg.canvas is not None:
             return compose(cfg.canvas, self._gather, cfg.num_images, idx, self._episode_key())
-        if cfg.max_shift and cfg.split in random_splits:
-            return shift_images(self._gather(idx), self._episode_key(), idx, cfg.max_shift)
+        if cfg.augmented:
+            return augment_images(self._gather(idx), self._episode_key(), idx, cfg.max_shift, cfg.horizontal_flip)
         return self._gather(idx)
 
     def _get_obs(self, location: np.ndarray) -> dict[str, np.ndarray]:

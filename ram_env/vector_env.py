@@ -14,7 +14,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ram_env.canvas import compose, fixed_initial_location, random_splits, shift_images, split_key
+from ram_env.canvas import augment_images, compose, fixed_initial_location, random_splits, split_key
 from ram_env.config import GlimpseConfig, make_config, to_nchw
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
@@ -42,7 +42,7 @@ class GlimpseVectorEnv(VectorEnv):
     Takes every keyword argument of :class:`~ram_env.glimpse_env.GlimpseEnv` (``dataset``, ``split``,
     ``num_glimpses``, ``glimpse_size``, ``num_scales``, ``initial_location``, ``canvas_size``,
     ``num_clutter``, ``clutter_size``, ``data_dir``, ``download``, ``render_mode``, ``images``,
-    ``labels``, ``num_classes``, ``max_shift``), plus:
+    ``labels``, ``num_classes``, ``max_shift``, ``horizontal_flip``), plus:
 
     - ``device``: where images, canvases and every returned tensor live ("cpu", "cuda", a
       ``torch.device``). Images are copied there once, as uint8.
@@ -187,8 +187,9 @@ class GlimpseVectorEnv(VectorEnv):
         self._index = index
         if cfg.canvas is not None:
             canvas = compose(cfg.canvas, self._images.__getitem__, cfg.num_images, index, self._episode_keys())
-        elif cfg.max_shift and cfg.split in random_splits:
-            canvas = shift_images(self._images[index], self._episode_keys(), index, cfg.max_shift)
+        elif cfg.augmented:
+            keys = self._episode_keys()
+            canvas = augment_images(self._images[index], keys, index, cfg.max_shift, cfg.horizontal_flip)
         else:
             canvas = self._images[index]
         self._sat = summed_area_table(canvas)

@@ -188,7 +188,7 @@ def test_init_from_may_add_the_training_only_shift_but_not_change_the_task(tiny_
     proc = run_script(SCRIPT, *TINY, "--init-from", start, "--env-kwargs", '{"num_glimpses": 4}', "--no-figures",
                       "--output-dir", tmp_path, "--name", "other-task")
     assert proc.returncode != 0 and "was trained on GlimpseMNIST-v0" in proc.stderr, proc.stderr
-    assert "['max_shift'], which change training episodes alone, may differ" in proc.stderr
+    assert "['horizontal_flip', 'max_shift'], which change training episodes alone, may differ" in proc.stderr
 
 
 def test_seeded_runs_repeat(tiny_run: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""``max_shift``: whole-pixel shifts of the training images (augmentation); val and test never move."""
+"""``max_shift`` and ``horizontal_flip``: shifts and mirrors of the training images (augmentation); val and test never
+change."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ram_env.canvas import shift_images
+from ram_env.canvas import augment_images
 from ram_env.data import load_split
 
 # A 28x28 glimpse of one scale at the centre covers the whole 28x28 image exactly: the observation is the image.
@@ -32,11 +33,11 @@ def _seen(obs_glimpse: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(obs_glimpse, dtype=np.float64).reshape(-1, 28, 28) * 255).astype(np.uint8)
 
 
-def test_shift_images_moves_right_and_down_with_zero_fill():
+def test_augment_images_moves_right_and_down_with_zero_fill():
     images = torch.arange(1, 2 * 25 + 1, dtype=torch.uint8).view(2, 1, 5, 5)
     index = torch.tensor([0, 1])
     for key in range(20):
-        out = shift_images(images, torch.tensor([key, key]), index, 2)
+        out = augment_images(images, torch.tensor([key, key]), index, 2)
         assert out.shape == images.shape and out.dtype == torch.uint8
         for b in range(2):
             # every pixel is nonzero, so exactly one shift matches
@@ -44,10 +45,44 @@ def test_shift_images_moves_right_and_down_with_zero_fill():
             assert -2 <= dx <= 2 and -2 <= dy <= 2
     # one at a time gives what the batch gives (the draws are a function of key and index)
     key = torch.tensor([7, 9])
-    batch = shift_images(images, key, index, 2)
+    batch = augment_images(images, key, index, 2)
     for b in range(2):
-        assert torch.equal(shift_images(images[b : b + 1], key[b : b + 1], index[b : b + 1], 2), batch[b : b + 1])
-    assert torch.equal(shift_images(images, key, index, 0), images)
+        assert torch.equal(augment_images(images[b : b + 1], key[b : b + 1], index[b : b + 1], 2), batch[b : b + 1])
+    assert torch.equal(augment_images(images, key, index, 0), images)
+
+
+def test_augment_images_mirrors_half_the_images_and_keeps_the_shifts():
+    images = torch.arange(1, 40 * 25 + 1, dtype=torch.int64).view(40, 1, 5, 5)
+    index = torch.arange(40)
+    key = torch.full((40,), 3)
+    mirrored = augment_images(images, key, index, 0, horizontal_flip=True)
+    is_mirror = [torch.equal(mirrored[b], images[b].flip(-1)) for b in range(40)]
+    assert all(is_mirror[b] or torch.equal(mirrored[b], images[b]) for b in range(40))
+    assert 8 < sum(is_mirror) < 32, "about half the images are mirrored"
+    # with a shift as well: each result is the shift the same key gives without the mirror, of the mirrored image
+    both = augment_images(images, key, index, 2, horizontal_flip=True)
+    for b in range(40):
+        (dx, dy), = _shift_of(augment_images(images[b : b + 1], key[b : b + 1], index[b : b + 1], 2)[0, 0].numpy(),
+                              images[b, 0].numpy(), 2)
+        source = images[b, 0].flip(-1) if is_mirror[b] else images[b, 0]
+        assert (dx, dy) in _shift_of(both[b, 0].numpy(), source.numpy(), 2)
+
+
+def test_vector_env_mirrors_train_images():
+    images, _ = load_split("mnist", "train")
+    n = 100
+    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=n, horizontal_flip=True, autoreset_mode="disabled", **WHOLE)
+    obs, _ = envs.reset(seed=0, options={"index": np.arange(n)})
+    seen = _seen(obs["glimpse"])
+    mirrored = [np.array_equal(seen[j], images[j][:, ::-1]) for j in range(n)]
+    assert all(mirrored[j] or np.array_equal(seen[j], images[j]) for j in range(n))
+    assert 25 < sum(mirrored) < 75
+    again, _ = envs.reset(seed=0, options={"index": np.arange(n)})
+    np.testing.assert_array_equal(_seen(again["glimpse"]), seen)
+    env = gym.make("GlimpseMNIST-v0", horizontal_flip=True, **WHOLE)
+    single = [np.array_equal(_seen(env.reset(seed=s, options={"index": 3})[0]["glimpse"])[0], images[3][:, ::-1])
+              for s in range(40)]
+    assert 8 < sum(single) < 32, "the single env mirrors too"
 
 
 def test_vector_env_shifts_train_images_by_every_offset_in_range():
@@ -71,10 +106,11 @@ def test_vector_env_shifts_train_images_by_every_offset_in_range():
 @pytest.mark.parametrize("split", ["val", "test"])
 def test_val_and_test_images_never_move(split):
     images, _ = load_split("mnist", split)
-    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=50, split=split, max_shift=3, autoreset_mode="disabled", **WHOLE)
+    augment = {"max_shift": 3, "horizontal_flip": True}
+    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=50, split=split, autoreset_mode="disabled", **augment, **WHOLE)
     obs, _ = envs.reset(seed=0, options={"index": np.arange(50)})
     np.testing.assert_array_equal(_seen(obs["glimpse"]), images[:50])
-    single, _ = gym.make("GlimpseMNIST-v0", split=split, max_shift=3, **WHOLE).reset(seed=0, options={"index": 7})
+    single, _ = gym.make("GlimpseMNIST-v0", split=split, **augment, **WHOLE).reset(seed=0, options={"index": 7})
     np.testing.assert_array_equal(_seen(single["glimpse"])[0], images[7])
 
 
@@ -97,6 +133,8 @@ def test_single_env_shifts_train_images():
         ({"max_shift": 1.5}, "max_shift must be an integer >= 0"),
         ({"max_shift": 28}, "max_shift must be below the image size 28"),
         ({"max_shift": 2, "canvas_size": 60}, "max_shift applies to images shown without a canvas"),
+        ({"horizontal_flip": "yes"}, "horizontal_flip must be True or False"),
+        ({"horizontal_flip": True, "canvas_size": 60}, "horizontal_flip applies to images shown without a canvas"),
     ],
 )
 def test_bad_max_shift_is_refused(kwargs, message):
