@@ -36,6 +36,9 @@ def _row(base: dict[str, Any], env_id: str, epochs: int, **fields: Any) -> dict[
     return {**base, "env_id": env_id, "epochs": epochs, "env_kwargs": env_kwargs, **fields}
 
 
+# The training augmentation of the CIFAR-10 rows; val and test never change (ram_env.config.TRAINING_ONLY_KWARGS).
+_CIFAR_AUGMENTATION: dict[str, Any] = {"max_shift": 4, "horizontal_flip": True}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Table 1a of Mnih et al. 2014: 28x28 MNIST, one 8x8 scale, T glimpses (6.27 / 1.73 / 1.29 % test error).
     "mnist-2g": _row(_BASE, "GlimpseMNIST-v0", 30, dropout=0.2, env_kwargs={"num_glimpses": 2}),
@@ -78,11 +81,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fashion-6g": _row(_BASE, "GlimpseFashionMNIST-v0", 40, env_kwargs={"num_glimpses": 6}),
     # CIFAR-10 (32x32 RGB, one 8x8 scale, colour kept), LSTM core as the seed; conv glimpse network in -conv.
     # Without dropout the LSTM rows overfit from about epoch 20 (cifar10-6g: 70 % train accuracy, 48 % val), so
-    # every row has dropout 0.3: 4g 46.1 -> 47.7 % test accuracy, 6g 48.1 -> 51.2 %.
+    # every row has dropout 0.3: 4g 46.1 -> 47.7 % test accuracy, 6g 48.1 -> 51.2 %. The training augmentation
+    # (each train episode's image shifted by up to 4 pixels and mirrored with probability 1/2; val and test never
+    # change) took cifar10-4g-conv from 53.2 % to 59.0 % (best val error 45.06 -> 40.48 %).
     "cifar10-4g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
                        env_kwargs={"num_glimpses": 4}),
     "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True, dropout=0.3,
-                            env_kwargs={"num_glimpses": 4}),
+                            env_kwargs={"num_glimpses": 4, **_CIFAR_AUGMENTATION}),
     "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
                        env_kwargs={"num_glimpses": 6}),
 }
