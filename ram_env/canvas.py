@@ -57,7 +57,7 @@ _LOCATION_DRAW = 0x6A09E667
 # First draw number of the augmentation (the first 32 bits of the fraction of sqrt(3)): the shift of ``max_shift``
 # takes draws F and F + 1, the mirror of ``horizontal_flip`` draw F + 2. Only canvas-free envs augment, so these
 # draws never meet a canvas's; the initial location's draws are 0x515DC81E away.
-_SHIFT_DRAW = 0xBB67AE85
+_AUGMENT_DRAW = 0xBB67AE85
 
 
 def _hash32(x: torch.Tensor) -> torch.Tensor:
@@ -170,8 +170,8 @@ def augment_images(
 
     ``dx`` moves the image right and ``dy`` down: pixel ``(r, c)`` of the result is pixel ``(r - dy, c - dx)``
     of the (mirrored) image, or 0 where that lies outside it. ``(dx, dy)`` are draws ``F`` and ``F + 1``,
-    ``F = 0xBB67AE85``, of ``(key, index)`` ``(B,)`` (:func:`uniform_draws`), and the mirror is draw ``F + 2``
-    odd, so the same key and index give the same result on every machine and device, in a batch or one at a
+    ``F = 0xBB67AE85``, of ``(key, index)`` ``(B,)`` (:func:`uniform_draws`), and an image is mirrored where draw
+    ``F + 2`` is odd, so the same key and index give the same result on every machine and device, in a batch or one at a
     time, and turning the mirror on leaves every shift as it was. Returns a new tensor of the images' dtype
     and device.
     """
@@ -179,7 +179,7 @@ def augment_images(
         return images.clone()
     b, _, h, w = images.shape
     device = images.device
-    u = uniform_draws(key, index, 3, first_draw=_SHIFT_DRAW)
+    u = uniform_draws(key, index, 3, first_draw=_AUGMENT_DRAW)
     dx, dy = (u[:, :2] % (2 * max_shift + 1) - max_shift).unbind(1)
     rows = (max_shift - dy)[:, None] + torch.arange(h, device=device)
     cols = (max_shift - dx)[:, None] + torch.arange(w, device=device)
