@@ -201,7 +201,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return to_nchw(self.config.images[index.numpy()])
 
     def _episode_key(self) -> torch.Tensor:
-        """The key of the episode's random layout (canvas or shift): drawn in train/trainval, fixed in val/test."""
+        """The key of the episode's random canvas or augmentation: drawn in train/trainval, fixed in val/test."""
         split = self.config.split
         key = int(self.np_random.integers(2**31)) if split in random_splits else split_key(split)
         return torch.tensor([key], dtype=torch.int64)

@@ -176,7 +176,7 @@ class GlimpseVectorEnv(VectorEnv):
         return {"index": self._index, "_index": self._ones}
 
     def _episode_keys(self) -> torch.Tensor:
-        """One key per env for the episode's random layout (canvas or shift): drawn in train/trainval, else fixed."""
+        """One key per env for the episode's random canvas or augmentation: drawn in train/trainval, else fixed."""
         if self.config.split in random_splits:
             return torch.randint(2**31, (self.num_envs,), generator=self._generator, device=self.device)
         return torch.full((self.num_envs,), split_key(self.config.split), dtype=torch.int64, device=self.device)

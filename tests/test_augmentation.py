@@ -137,7 +137,7 @@ def test_single_env_shifts_train_images():
         ({"horizontal_flip": True, "canvas_size": 60}, "horizontal_flip applies to images shown without a canvas"),
     ],
 )
-def test_bad_max_shift_is_refused(kwargs, message):
+def test_bad_augmentation_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gym.make("GlimpseMNIST-v0", **kwargs)
     with pytest.raises(ValueError, match=message):

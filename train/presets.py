@@ -36,9 +36,6 @@ def _row(base: dict[str, Any], env_id: str, epochs: int, **fields: Any) -> dict[
     return {**base, "env_id": env_id, "epochs": epochs, "env_kwargs": env_kwargs, **fields}
 
 
-# The training augmentation of the CIFAR-10 rows; val and test never change (ram_env.config.TRAINING_ONLY_KWARGS).
-_CIFAR_AUGMENTATION: dict[str, Any] = {"max_shift": 4, "horizontal_flip": True}
-
 PRESETS: dict[str, dict[str, Any]] = {
     # Table 1a of Mnih et al. 2014: 28x28 MNIST, one 8x8 scale, T glimpses (6.27 / 1.73 / 1.29 % test error).
     "mnist-2g": _row(_BASE, "GlimpseMNIST-v0", 30, dropout=0.2, env_kwargs={"num_glimpses": 2}),
@@ -89,7 +86,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cifar10-4g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
                        env_kwargs={"num_glimpses": 4}),
     "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True, dropout=0.3,
-                            env_kwargs={"num_glimpses": 4, **_CIFAR_AUGMENTATION}),
+                            env_kwargs={"num_glimpses": 4, "max_shift": 4, "horizontal_flip": True}),
     "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
                        env_kwargs={"num_glimpses": 6}),
 }
