@@ -21,7 +21,7 @@ PRETRAINED = ROOT / "agents" / "pretrained"
 # preset -> bound on the deterministic error over the first 1,000 test images
 SHIPPED = {
     "mnist-2g": 0.11, "mnist-4g": 0.02, "mnist-6g": 0.02,
-    "translated-4g": 0.042, "translated-6g": 0.03,
+    "translated-4g": 0.042, "translated-6g": 0.02,
     "cluttered60-8g": 0.135, "cluttered100-4g": 0.36, "cluttered100-6g": 0.42, "fashion-6g": 0.19,
     "cifar10-4g": 0.62, "cifar10-4g-conv": 0.44, "cifar10-6g": 0.62,
 }
@@ -44,7 +44,7 @@ def test_shipped_policy_classifies_test_images(name: str) -> None:
     policy = RAMPolicy.load(path, device="cpu")
     assert policy.env_id == row["env_id"] and policy.config.num_glimpses == row["env_kwargs"]["num_glimpses"]
     assert policy.env_kwargs.get("initial_location", "random") == row["env_kwargs"].get("initial_location", "random")
-    assert path.stat().st_size < 3_500_000
+    assert path.stat().st_size < 4_000_000  # small: float32 weights only (the largest, translated-6g, 0.9 M parameters)
     envs = gym.make_vec(policy.env_id, num_envs=500, split="test", autoreset_mode="disabled", **policy.env_kwargs)
     result = evaluate(policy.model, envs, num_samples=1, num_images=1000)
     assert result["error_deterministic"] <= SHIPPED[name]
