@@ -80,6 +80,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 6.07 % (best val 4.82 %). cluttered100-6g: a second
     # stage as that third one, from its first-stage file: 29.48 -> 22.61 % (best val 20.30 %); cluttered100-4g the same
     # (30 epochs): 29.30 -> 23.52 % (best val 26.16 % -> 21.56 %).
+    # cluttered100-6g's shipped file is from another run, `--core-type lstm --conv-glimpse --num-samples 4
+    # --consistency-weight 1.0 --ema-decay 0.999 --epochs 40 --precision bfloat16`, its best by val after 11 epochs
+    # (the run was stopped there, to be resumed): 17.35 % (best val 16.26 %).
     "cluttered60-8g": _row(_BASE, "GlimpseClutteredMNIST-v0", 40, env_kwargs={"num_glimpses": 8}),
     "cluttered100-4g": _row(_BASE, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 4}),
     "cluttered100-6g": _row(_BASE, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 6}),
