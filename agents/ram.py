@@ -10,7 +10,7 @@ from __future__ import annotations
 from agents.loss import EpisodeObjective, hybrid_loss, path_consistency
 from agents.networks import CORE_TYPES, POLICY_REWARDS, RAM, Baseline, Core, GlimpseNetwork, LocationPolicy, RAMConfig
 from agents.policy import RAMPolicy
-from agents.rollout import EpisodeBatch, class_scores, evaluate, make_action, run_episodes
+from agents.rollout import EpisodeBatch, class_scores, env_seed, evaluate, make_action, run_episodes, substream_seed
 
 __all__ = [
     "CORE_TYPES",
@@ -25,6 +25,8 @@ __all__ = [
     "class_scores",
     "make_action",
     "run_episodes",
+    "env_seed",
+    "substream_seed",
     "evaluate",
     "hybrid_loss",
     "EpisodeObjective",

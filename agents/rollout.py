@@ -14,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from agents.networks import RAM
 
-__all__ = ["EpisodeBatch", "class_scores", "make_action", "run_episodes", "evaluate"]
+__all__ = ["EpisodeBatch", "class_scores", "env_seed", "make_action", "run_episodes", "substream_seed",
+           "evaluate"]
 
 
 @dataclass
@@ -48,6 +50,32 @@ def class_scores(logits: torch.Tensor) -> torch.Tensor:
     return 2.0 * torch.softmax(logits, dim=-1) - 1.0
 
 
+def substream_seed(seed: int, name: str) -> int:
+    """The seed of the random stream ``name`` (``"env"``, ``"dropout"``, ...) that goes with ``seed``.
+
+    The training loop seeds the location noise's generator with one number per step (a function of the run's
+    seed, the step and the rank) and passes the same number to :func:`run_episodes`. Two torch generators
+    seeded alike draw the same uniform numbers, so whatever else is seeded from that step must draw from a
+    stream of its own: a hash of ``seed`` and ``name`` (numpy's ``SeedSequence``), 63 bits.
+    """
+    tag = int.from_bytes(name.encode(), "little")
+    state = np.random.SeedSequence([int(seed) % 2**64, tag]).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
+
+
+def env_seed(seed: int) -> int:
+    """The env's reset seed that :func:`run_episodes` derives from its ``seed`` argument.
+
+    Seeded with ``seed`` itself, the env's random initial locations (``initial_location="random"`` on a
+    train split) would fix the location noise drawn from a generator seeded alike: for the Gaussian policy
+    the first noise would be a function of (correlated with) the location the agent has just seen; for the
+    random-location control the second glimpse would look exactly where the first had. On ``val`` and
+    ``test`` the env draws nothing (canvases and first locations are fixed per image), so the evaluation
+    figures do not depend on this.
+    """
+    return substream_seed(seed, "env")
+
+
 def make_action(location: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """The env action ``[x, y, score_0 ... score_{n-1}]`` ``(N, 2 + n)``, detached and in the action box."""
     return torch.cat([location.clamp(-1.0, 1.0), class_scores(logits)], dim=-1).detach()
@@ -68,8 +96,9 @@ def run_episodes(
     ``index`` ``(B,)`` names the images of the env's split; each is shown ``num_samples`` times, so
     ``B * num_samples`` must equal ``envs.num_envs``. Locations are sampled from the Gaussian policy
     (``deterministic``: its mean; ``mean_paths``: the mean in the first ``mean_paths`` of each image's
-    ``num_samples`` paths only). ``seed`` seeds the env's reset (initial locations, canvases);
-    ``generator`` the location noise. Gradients flow through ``features`` only when grad is enabled.
+    ``num_samples`` paths only). ``seed`` seeds the env's reset (initial locations, canvases) through
+    :func:`env_seed`, a stream of its own, so ``generator``, the location noise, may be seeded with the same
+    number. Gradients flow through ``features`` only when grad is enabled.
     """
     num_glimpses = model.config.num_glimpses
     if int(envs.num_glimpses) != num_glimpses:
@@ -81,7 +110,7 @@ def run_episodes(
     if tiled.shape != (envs.num_envs,):
         raise ValueError(f"len(index) * num_samples must equal envs.num_envs = {envs.num_envs}, "
                          f"got {tuple(torch.as_tensor(index).shape)} * {num_samples}")
-    obs, _ = envs.reset(seed=seed, options={"index": tiled})
+    obs, _ = envs.reset(seed=None if seed is None else env_seed(seed), options={"index": tiled})
     n = envs.num_envs
     mean_rows = mean_paths * (n // num_samples)
     device = obs["glimpse"].device

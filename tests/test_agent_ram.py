@@ -182,3 +182,36 @@ def test_evaluate_draws_its_mc_paths_from_its_seed(monkeypatch: pytest.MonkeyPat
     sampled = [g for deterministic, g in seen if not deterministic]
     assert sampled and all(g is not None for g in sampled)
     assert [g.initial_seed() for g in sampled] == [7 + 2 * k for k in range(len(sampled))]
+
+
+@pytest.mark.parametrize("random_locations", [True, False])
+def test_location_noise_is_independent_of_the_envs_random_first_glimpse(random_locations: bool) -> None:
+    """The training loop seeds the env's reset and the location noise with the same number per step; the env's
+    random first locations must not fix the noise (they once did: the control's second glimpse looked exactly
+    where its first had, and the policy's first noise was correlated with the location it had just seen)."""
+    import gymnasium as gym
+
+    import ram_env  # noqa: F401
+
+    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=512, split="train", autoreset_mode="disabled", num_glimpses=2)
+    model = RAM(RAMConfig.from_env(envs, random_locations=random_locations, location_std=1.0))
+    first: list[torch.Tensor] = []
+    reset = envs.reset
+
+    def spy(**kwargs):
+        obs, info = reset(**kwargs)
+        first.append(obs["location"].clone())
+        return obs, info
+
+    envs.reset = spy
+    stream = 12345
+    noise = torch.Generator().manual_seed(stream)  # as the training loop seeds both
+    episodes = run_episodes(model, envs, torch.arange(512), seed=stream, generator=noise)
+    start, chosen = first[0], episodes.locations[:, 0]
+    assert start.abs().max() > 0.5  # random first glimpses on the train split
+    if random_locations:
+        assert not torch.allclose(chosen, start)
+    noise = chosen if random_locations else chosen - model.location_policy(episodes.features[:, 0])[0].detach()
+    for axis in range(2):  # 512 independent pairs: |r| < 0.15 with probability > 0.999
+        r = torch.corrcoef(torch.stack([start[:, axis], noise[:, axis]]))[0, 1]
+        assert abs(float(r)) < 0.15, f"axis {axis}: the noise is correlated with the first location (r = {r:.2f})"

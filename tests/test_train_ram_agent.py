@@ -202,6 +202,20 @@ def test_seeded_runs_repeat(tiny_run: Path, tmp_path: Path) -> None:
     assert a["test_error_deterministic"] == b["test_error_deterministic"] and a["test_error_mc"] == b["test_error_mc"]
 
 
+def test_validation_does_not_change_the_training_draws(tmp_path: Path) -> None:
+    """Dropout masks, location noise and episodes are functions of the seed and the step: validating every
+    step or only at the end trains the same weights (validation once reseeded the global RNG, so the
+    dropout masks after it repeated every validation period, whatever the seed)."""
+    losses = []
+    for val_every in ("1", "6"):
+        name = f"val{val_every}"
+        proc = run_script(SCRIPT, *TINY, "--dropout", "0.3", "--val-every", val_every, "--no-figures",
+                          "--output-dir", tmp_path, "--name", name)
+        assert proc.returncode == 0, proc.stderr
+        losses.append([r["losses/loss"] for r in read_csv(tmp_path / name / "progress.csv")])
+    assert losses[0] == losses[1]
+
+
 def test_resume_after_kill_loses_at_most_one_checkpoint_interval(tmp_path: Path) -> None:
     interval = 20
     args = [*TINY, "--max-steps", "400", "--checkpoint-every", str(interval), "--val-every", "200", "--no-figures",

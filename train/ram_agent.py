@@ -45,7 +45,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import ram_env  # noqa: F401  (registers the env ids)
-from agents.ram import POLICY_REWARDS, RAM, EpisodeObjective, RAMConfig, RAMPolicy, evaluate
+from agents.ram import POLICY_REWARDS, RAM, EpisodeObjective, RAMConfig, RAMPolicy, evaluate, substream_seed
 from ram_env.config import TRAINING_ONLY_KWARGS
 
 
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def validate() -> dict[str, float]:
         nonlocal best_val, best_step
-        torch.manual_seed(0)  # the MC paths' noise (the training loop draws from its own generators)
+        torch.manual_seed(0)  # whatever here draws from the global RNG repeats (training reseeds it every step)
         result = evaluate(policy.model, val_envs, num_samples=args.val_samples, num_images=val_images, seed=0)
         if averaged is not None:  # the trained weights beside their average (deterministic)
             result["error_raw"] = evaluate(model, val_envs, num_images=val_images, seed=0,
@@ -415,8 +415,9 @@ def main(argv: list[str] | None = None) -> None:
         # -- episodes and the hybrid loss (every random draw is a function of seed and step) --
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(args, step, schedule_steps)
-        stream = ranks.seed(args.seed * 1_000_003 + step)  # this rank's own env and noise stream
-        location_noise.manual_seed(stream)
+        stream = ranks.seed(args.seed * 1_000_003 + step)  # this rank's own env, noise and dropout streams
+        location_noise.manual_seed(stream)  # (run_episodes seeds the env's reset from a substream of it)
+        torch.manual_seed(substream_seed(stream, "dropout"))  # the global RNG draws only the dropout masks here
         model.compute_dtype = PRECISIONS[args.precision]
         try:
             losses = objective(envs, index, args.num_samples, seed=stream, generator=location_noise)
