@@ -19,6 +19,16 @@ FILE_MODE = 0o644
 """Permissions of every file written through :func:`atomic_path`."""
 
 
+def _fsync(path: str | os.PathLike) -> None:
+    """Flush a file's (or a folder's, for a rename in it) data to disk, where the platform allows it."""
+    with contextlib.suppress(OSError):  # e.g. folders cannot be opened on Windows
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write to; on success it is renamed onto ``path``.
@@ -36,7 +46,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
+        _fsync(tmp)  # the data is on disk before the name points at it (a crash of the machine, not only
+        os.replace(tmp, path)  # of the process, leaves the old file or the new one)
+        _fsync(path.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -44,3 +44,11 @@ def test_two_processes_train_in_sync_write_once_and_resume(tmp_path: Path) -> No
     assert "resumed" in again.stdout and again.stdout.count("resumed") == 1
     with open(run / "progress.csv", newline="") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [3, 6, 9]
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_two_processes_train_the_random_location_control(tmp_path: Path) -> None:
+    """The control's location policy gets no gradient; DDP must not wait for it."""
+    run = torchrun(*TINY, "--random-locations", "--max-steps", "3", "--output-dir", str(tmp_path), "--name", "control")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert RAMPolicy.load(tmp_path / "control" / "best.pt", device="cpu").config.random_locations

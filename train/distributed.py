@@ -90,12 +90,17 @@ class Distributed:
         if self.enabled:
             dist.barrier()
 
-    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
-        """``DistributedDataParallel(module)`` when distributed, else the module itself."""
+    def wrap(self, module: torch.nn.Module, find_unused_parameters: bool = False) -> torch.nn.Module:
+        """``DistributedDataParallel(module)`` when distributed, else the module itself.
+
+        ``find_unused_parameters``: some parameters may get no gradient in a step (the location policy of the
+        random-location control, the location terms of one-glimpse episodes); DDP must then look for them.
+        """
         if not self.enabled:
             return module
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids,
+                                                         find_unused_parameters=find_unused_parameters)
 
     def close(self) -> None:
         if self.enabled and dist.is_initialized():

@@ -328,7 +328,9 @@ def main(argv: list[str] | None = None) -> None:
     averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
                 if args.ema_decay > 0 else None)
     policy = RAMPolicy(model if averaged is None else averaged.module, args.env_id, args.env_kwargs)
-    objective = ranks.wrap(EpisodeObjective(model))  # episodes + hybrid loss; DDP under torchrun
+    # Episodes + hybrid loss; DDP under torchrun. The control and one-glimpse episodes leave location heads unused.
+    objective = ranks.wrap(EpisodeObjective(model),
+                           find_unused_parameters=config.random_locations or config.num_glimpses == 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
 
     # ---- resume -----------------------------------------------------------------------------------
