@@ -111,3 +111,15 @@ def test_sb3_evaluate_policy_runs_it() -> None:
     venv = DummyVecEnv([lambda: FakeGlimpseEnv(), lambda: FakeGlimpseEnv(seed=1)])
     rewards, lengths = evaluate_policy(policy, venv, n_eval_episodes=6, return_episode_rewards=True, warn=False)
     assert len(rewards) == 6 and set(lengths) == {3} and set(rewards) <= {0.0, 1.0}
+
+
+def test_predict_runs_without_dropout_and_keeps_the_models_mode() -> None:
+    """A policy around a model in training mode (the training loop's) still predicts as at inference."""
+    policy = make_policy(dropout=0.5)
+    obs = observations(8)
+    policy.model.eval()
+    expected, _ = policy.predict(obs, deterministic=True)
+    policy.model.train()
+    actions, _ = policy.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(actions, expected)
+    assert policy.model.training
