@@ -20,7 +20,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from agents.networks import RAM
+from agents.networks import RAM, eval_mode
 from agents.rollout import run_episodes
 
 __all__ = ["collect_locations", "policy_diversity", "location_heatmaps", "attention_report"]
@@ -38,20 +38,18 @@ def collect_locations(
     """
     total = int(envs.num_images) if num_images is None else min(int(num_images), int(envs.num_images))
     n = envs.num_envs
-    was_training = model.training
-    model.eval()
     device = model.classifier.weight.device
     locations, labels, correct = [], [], []
-    for start in range(0, total, n):
-        count = min(n, total - start)
-        index = torch.arange(start, start + n, device=device).clamp_(max=total - 1)
-        noise = torch.Generator(device=device).manual_seed(seed + start)  # as evaluate() seeds its paths
-        episodes = run_episodes(model, envs, index, 1, deterministic=deterministic, seed=seed + start,
-                                generator=noise)
-        locations.append(episodes.locations[:count].clamp(-1.0, 1.0).float().cpu())
-        labels.append(episodes.label[:count].cpu())
-        correct.append(episodes.reward[:count].cpu() > 0.5)
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, total, n):
+            count = min(n, total - start)
+            index = torch.arange(start, start + n, device=device).clamp_(max=total - 1)
+            noise = torch.Generator(device=device).manual_seed(seed + start)  # as evaluate() seeds its paths
+            episodes = run_episodes(model, envs, index, 1, deterministic=deterministic, seed=seed + start,
+                                    generator=noise)
+            locations.append(episodes.locations[:count].clamp(-1.0, 1.0).float().cpu())
+            labels.append(episodes.label[:count].cpu())
+            correct.append(episodes.reward[:count].cpu() > 0.5)
     return {"locations": torch.cat(locations), "label": torch.cat(labels), "correct": torch.cat(correct)}
 
 

@@ -9,8 +9,10 @@ logits). Which loss reaches which of these parameters is decided in :mod:`agents
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,3 +298,14 @@ class RAM(nn.Module):
         """Parameters by component name, the units of the loss routing."""
         return {name: list(getattr(self, name).parameters())
                 for name in ("glimpse_net", "core", "location_policy", "baseline", "classifier")}
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model.eval()`` for the block (no dropout), then back to the mode it was in, even after an exception."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.networks import RAM, RAMConfig
+from agents.networks import RAM, RAMConfig, eval_mode
 from agents.rollout import make_action
 from ram_env.atomic import atomic_path
 
@@ -128,14 +128,10 @@ class RAMPolicy:
         if episode_start is not None:
             start = self._as_tensor(episode_start, torch.bool).reshape(n, 1)
             core_state = torch.where(start, torch.zeros_like(core_state), core_state)
-        was_training = model.training
-        model.eval()  # inference: no dropout, even for a model that is in the middle of training
-        try:
+        with eval_mode(model):  # inference: no dropout, even for a model that is in the middle of training
             core_state, features = model.step(glimpse, location, core_state)
             where = model.next_location(features, deterministic)
             actions = make_action(where, model.classifier(features)).cpu().numpy()
-        finally:
-            model.train(was_training)
         new_state = core_state.cpu().numpy()
         return (actions[0], new_state[0]) if single else (actions, new_state)
 

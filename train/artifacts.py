@@ -74,12 +74,7 @@ def episode_frames(policy: RAMPolicy, index: int, split: str = "val", seed: int 
 def save_glimpse_figures(policy: RAMPolicy, png: str | os.PathLike | None, gif: str | os.PathLike | None,
                          split: str = "val", num_images: int = 8, seed: int = 0) -> None:
     """A PNG of the glimpse paths on the first ``num_images`` images of ``split`` and a GIF of image 0's episode."""
-    was_training = policy.model.training
-    policy.model.eval()
-    try:
-        episodes = [episode_frames(policy, i, split, seed) for i in range(num_images)]
-    finally:
-        policy.model.train(was_training)
+    episodes = [episode_frames(policy, i, split, seed) for i in range(num_images)]  # predict runs in eval mode
 
     if png is not None:
         cols = min(4, num_images)
