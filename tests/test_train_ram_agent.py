@@ -178,17 +178,23 @@ def test_mean_path_adds_one_episode_per_image_and_is_saved(tmp_path: Path) -> No
     assert proc.returncode != 0 and "--num-samples must be at least 1" in proc.stderr, proc.stderr
 
 
-def test_init_from_may_add_the_training_only_shift_but_not_change_the_task(tiny_run: Path, tmp_path: Path) -> None:
+def test_init_from_may_change_the_shift_and_glimpse_count_but_not_the_task(tiny_run: Path, tmp_path: Path) -> None:
     start = tiny_run / "best.pt"
     proc = run_script(SCRIPT, *TINY, "--init-from", start, "--env-kwargs", '{"max_shift": 2}', "--no-figures",
                       "--output-dir", tmp_path, "--name", "shifted")
     assert proc.returncode == 0, proc.stderr
     policy = RAMPolicy.load(tmp_path / "shifted" / "best.pt")
     assert policy.env_kwargs == {**RAMPolicy.load(start).env_kwargs, "max_shift": 2}
-    proc = run_script(SCRIPT, *TINY, "--init-from", start, "--env-kwargs", '{"num_glimpses": 4}', "--no-figures",
+    # Another number of glimpses is the same network on a longer or shorter episode: allowed ...
+    proc = run_script(SCRIPT, *TINY, "--init-from", start, "--env-kwargs", '{"num_glimpses": 3}', "--no-figures",
+                      "--output-dir", tmp_path, "--name", "three")
+    assert proc.returncode == 0, proc.stderr
+    assert RAMPolicy.load(tmp_path / "three" / "best.pt").env_kwargs["num_glimpses"] == 3
+    # ... another glimpse size or canvas is another task, refused.
+    proc = run_script(SCRIPT, *TINY, "--init-from", start, "--env-kwargs", '{"glimpse_size": 6}', "--no-figures",
                       "--output-dir", tmp_path, "--name", "other-task")
     assert proc.returncode != 0 and "was trained on GlimpseMNIST-v0" in proc.stderr, proc.stderr
-    assert "['horizontal_flip', 'max_shift'], which change training episodes alone, may differ" in proc.stderr
+    assert "['horizontal_flip', 'max_shift', 'num_glimpses'], which the weights do not depend on" in proc.stderr
 
 
 def test_seeded_runs_repeat(tiny_run: Path, tmp_path: Path) -> None:

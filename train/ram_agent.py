@@ -122,7 +122,8 @@ class Args:
     """Run name, the sub-folder of output_dir (default: <preset>__<seed>__<unix time>)."""
     init_from: str = ""
     """Start from the weights of this policy file (e.g. another run's best.pt) with a fresh optimizer and schedule:
-    a second training stage. Its config replaces the model flags (core type, std, ...)."""
+    a second training stage. Its config replaces the model flags (core type, std, ...). Its env must be this run's
+    but for the number of glimpses and the training-only augmentation, which the weights do not depend on."""
     resume: bool = False
     """Continue the run `name` from its latest checkpoint (output_dir/name/latest_state.pt)."""
     checkpoint_every: int = 200
@@ -232,11 +233,6 @@ def learning_rate(args: Args, step: int, total_steps: int) -> float:
     return args.learning_rate * warmup * factor
 
 
-def task_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The env kwargs that define the evaluated task: all but the training-only ones (augmentation)."""
-    return {k: v for k, v in env_kwargs.items() if k not in TRAINING_ONLY_KWARGS}
-
-
 def eval_envs(args: Args, split: str, images: int, samples: int, device: torch.device) -> Any:
     """A vector env over ``split`` sized for :func:`agents.rollout.evaluate` (a multiple of ``samples``)."""
     per_batch = max(1, min(100, images))  # images per MC batch
@@ -308,14 +304,17 @@ def main(argv: list[str] | None = None) -> None:
                                 mean_path=args.mean_path, policy_reward=args.policy_reward)
     if args.init_from:
         start = RAMPolicy.load(args.init_from, device=device)
-        if (start.env_id, task_kwargs(start.env_kwargs)) != (args.env_id, task_kwargs(args.env_kwargs)):
+        transferable = TRAINING_ONLY_KWARGS | {"num_glimpses"}  # the weights fit any number of glimpses
+        same = [{k: v for k, v in kwargs.items() if k not in transferable}
+                for kwargs in (start.env_kwargs, args.env_kwargs)]
+        if start.env_id != args.env_id or same[0] != same[1]:
             raise SystemExit(f"--init-from {args.init_from} was trained on {start.env_id} {start.env_kwargs}, "
-                             f"not {args.env_id} {args.env_kwargs} (only {sorted(TRAINING_ONLY_KWARGS)}, which "
-                             "change training episodes alone, may differ)")
+                             f"not {args.env_id} {args.env_kwargs} (only {sorted(transferable)}, which the "
+                             "weights do not depend on, may differ)")
         if start.config.random_locations and args.mean_path:
             raise SystemExit(f"--mean-path: --init-from {args.init_from} is a random-locations control, which has no "
                              "policy to follow")
-        config = dataclasses.replace(start.config, location_std=args.location_std,
+        config = dataclasses.replace(start.config, num_glimpses=config.num_glimpses, location_std=args.location_std,
                                      reinforce_weight=args.reinforce_weight,
                                      consistency_weight=args.consistency_weight, mean_path=args.mean_path,
                                      policy_reward=args.policy_reward)
