@@ -125,6 +125,8 @@ def test_bfloat16_training_runs_in_bfloat16_and_validates_in_float32(tiny_run: P
     proc = run_script(SCRIPT, *TINY, "--precision", "bfloat16", "--no-figures", "--output-dir", tmp_path,
                       "--name", "bf16")
     assert proc.returncode == 0, proc.stderr
+    # Where the CPU has no bfloat16 instructions the run says it is emulated (and slow), and only there.
+    assert ("is emulated" in proc.stderr) == (not import_script("ram_agent").cpu_has_bfloat16()), proc.stderr
     bf16, fp32 = read_csv(tmp_path / "bf16" / "progress.csv"), read_csv(tiny_run / "progress.csv")
     first = [float(rows[0]["losses/cross_entropy"]) for rows in (bf16, fp32)]
     assert first[0] != first[1] and abs(first[0] - first[1]) < 0.05 * first[1]  # same seed, bfloat16 arithmetic

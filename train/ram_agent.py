@@ -107,7 +107,8 @@ class Args:
     """Clip the gradient's global norm to this (0: no clipping)."""
     precision: str = "float32"
     """Arithmetic of the glimpse network and core in training steps: "float32", or "bfloat16" (autocast; on CPUs
-    with bfloat16 matrix units, e.g. Intel AMX, 1.3x the samples/s of float32 at 128 episodes per step, 1.7x at 512).
+    with bfloat16 matrix units, e.g. Intel AMX, 1.3x the samples/s of float32 at 128 episodes per step, 1.7x at 512;
+    on a CPU without bfloat16 instructions, e.g. AVX2 only, 15-20x slower: the run warns).
     Validation, checkpoints and the final evaluation are float32 either way."""
     device: str = "auto"
     """Torch device: "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ..."""
@@ -260,6 +261,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((py_version, tuple(py_state), py_gauss))
 
 
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); True where torch cannot tell."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return True
+
+
 def main(argv: list[str] | None = None) -> None:
     args = resolve_args(argv)
     # ---- processes (torchrun), seeding and device --------------------------------------------------
@@ -401,6 +410,11 @@ def main(argv: list[str] | None = None) -> None:
         processes = f" x {ranks.world_size} processes" if ranks.enabled else ""
         print(f"run {run_dir}: {args.env_id} {args.env_kwargs}, {total_steps} steps of {args.batch_size} images"
               f"{processes} x {paths} paths on {hardware(device)}")
+        if args.precision == "bfloat16" and device.type == "cpu" and not cpu_has_bfloat16():
+            print(f"warning: --precision bfloat16 on a CPU without bfloat16 instructions "
+                  f"({torch.backends.cpu.get_cpu_capability()}, no AVX-512 BF16 or AMX) is emulated, 15-20x slower "
+                  "than float32 here (measured on a 2-core AVX2 EPYC); --precision float32 is the one to use",
+                  file=sys.stderr)
     bar = tqdm(total=total_steps, initial=step, disable=not (args.progress_bar and main_rank), unit="step",
                dynamic_ncols=True)
     window: dict[str, float] = {}
