@@ -412,8 +412,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{processes} x {paths} paths on {hardware(device)}")
         if args.precision == "bfloat16" and device.type == "cpu" and not cpu_has_bfloat16():
             print(f"warning: --precision bfloat16 on a CPU without bfloat16 instructions "
-                  f"({torch.backends.cpu.get_cpu_capability()}, no AVX-512 BF16 or AMX) is emulated, 15-20x slower "
-                  "than float32 here (measured on a 2-core AVX2 EPYC); --precision float32 is the one to use",
+                  f"({torch.backends.cpu.get_cpu_capability()}, no AVX-512 BF16 or AMX) is emulated: 15-20x slower "
+                  "than float32 on a 2-core AVX2 EPYC; --precision float32 is the one to use on this CPU",
                   file=sys.stderr)
     bar = tqdm(total=total_steps, initial=step, disable=not (args.progress_bar and main_rank), unit="step",
                dynamic_ncols=True)
