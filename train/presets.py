@@ -99,7 +99,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fashion-6g": _row(_BASE, "GlimpseFashionMNIST-v0", 40, env_kwargs={"num_glimpses": 6}),
     # CIFAR-10 (32x32 RGB, one 8x8 scale, colour kept), LSTM core as the seed; conv glimpse network in -conv.
     # Without dropout the LSTM rows overfit from about epoch 20 (cifar10-6g: 70 % train accuracy, 48 % val), so
-    # every row has dropout 0.3: 4g 46.1 -> 47.7 % test accuracy, 6g 48.1 -> 51.2 %. The training augmentation
+    # both rows had dropout 0.3: 4g 46.1 -> 47.7 % test accuracy, 6g 48.1 -> 51.2 %. The training augmentation
     # (each train episode's image shifted by up to 4 pixels and mirrored with probability 1/2; val and test never
     # change) took cifar10-4g-conv from 53.2 % to 59.0 % (best val error 45.06 -> 40.48 %); the shipped file has a
     # second stage with it, `--init-from <its best.pt> --epochs 30 --learning-rate 3e-4`: 60.2 % (best val 38.82 %),
@@ -111,7 +111,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                        env_kwargs={"num_glimpses": 4, "max_shift": 4, "horizontal_flip": True}),
     "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True, dropout=0.3,
                             env_kwargs={"num_glimpses": 4, "max_shift": 4, "horizontal_flip": True}),
-    "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
-                       env_kwargs={"num_glimpses": 6}),
+    # cifar10-6g with it and dropout 0.3 underfitted (best val error 48.76 % against 47.12 %); with it and no dropout,
+    # 40 epochs: 51.2 -> 51.8 % (best val error 47.12 -> 47.06 %, 3 of 5,000 images), the shipped file.
+    "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm",
+                       env_kwargs={"num_glimpses": 6, "max_shift": 4, "horizontal_flip": True}),
 }
 """name -> the :class:`Args` fields it sets (the rest keep their defaults)."""
