@@ -81,22 +81,24 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 6.07 % (best val 4.82 %). cluttered100-6g, when its preset was the linear RNN one: a second
     # stage as that third one, from its first-stage file: 29.48 -> 22.61 % (best val 20.30 %); cluttered100-4g the same
     # (30 epochs): 29.30 -> 23.52 % (best val 26.16 % -> 21.56 %).
-    # cluttered100-6g's shipped file is from another lineage, this row's preset now (the LSTM core and conv glimpse
-    # network of translated-6g): its best by val after 11 of 40 epochs (a session's end stopped it; `--max-steps
-    # 9449` stops there), 17.35 % (best val 16.26 %), then a second stage, `--init-from <that file> --epochs 30
-    # --learning-rate 3e-4 --policy-reward probability`: 11.71 % (best val 11.06 %); two more stages below.
+    # cluttered100-6g's file before the last one was from another lineage, this row's preset now (the LSTM core and
+    # conv glimpse network of translated-6g): its best by val after 11 of 40 epochs (a session's end stopped it;
+    # `--max-steps 9449` stops there), 17.35 % (best val 16.26 %), then a second stage, `--init-from <that file>
+    # --epochs 30 --learning-rate 3e-4 --policy-reward probability`: 11.71 % (best val 11.06 %); two more stages
+    # below.
     # cluttered60-8g: the linear RNN lineage above was replaced by this row's preset now, the LSTM + conv recipe,
     # 40 epochs from scratch: its best by val after 35 epochs (stopped there for a session's end), 2.85 %
     # (best val 2.00 %, epoch 34).
     "cluttered60-8g": _row({**_BASE, **_CONV_LSTM}, "GlimpseClutteredMNIST-v0", 40, env_kwargs={"num_glimpses": 8}),
-    # cluttered100-4g: the linear RNN lineage above was replaced by a run that starts from cluttered100-6g's shipped
-    # file (the same network; only the episode is shorter): this row's preset now with `--init-from
-    # agents/pretrained/cluttered100-6g.pt --epochs 20 --learning-rate 3e-4 --policy-reward probability`, float32,
-    # 12.60 % (best val 21.56 % -> 11.80 %, epoch 15; after its first epoch at 4 glimpses: 14.38 %).
-    # cluttered100-6g's shipped file is then the same again back at 6 glimpses: this row's preset with `--init-from
-    # agents/pretrained/cluttered100-4g.pt --epochs 20 --learning-rate 3e-4 --policy-reward probability`, float32,
-    # 9.75 % (best val 11.06 % -> 8.78 %, epoch 14). A third stage from the previous 6-glimpse file instead, the same
-    # flags, had val 11.40 and 11.38 % after two epochs against 9.98 and 9.16 % (stopped there).
+    # cluttered100-4g: the linear RNN lineage above was replaced by a run that starts from cluttered100-6g's then
+    # shipped file (the 11.71 % one, in git at 124a632; the same network, only the episode is shorter): this row's
+    # preset now with `--init-from agents/pretrained/cluttered100-6g.pt --epochs 20 --learning-rate 3e-4
+    # --policy-reward probability`, float32, 12.60 % (best val 21.56 % -> 11.80 %, epoch 15; after its first epoch
+    # at 4 glimpses: 14.38 %). cluttered100-6g's shipped file is then the same again back at 6 glimpses: this row's
+    # preset with `--init-from agents/pretrained/cluttered100-4g.pt --epochs 20 --learning-rate 3e-4 --policy-reward
+    # probability`, float32, 9.75 % (best val 11.06 % -> 8.78 %, epoch 14). A third stage from the previous
+    # 6-glimpse file instead, the same flags, had val 11.40 and 11.38 % after two epochs against 9.98 and 9.16 %
+    # (stopped there).
     "cluttered100-4g": _row({**_BASE, **_CONV_LSTM}, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 4}),
     "cluttered100-6g": _row({**_BASE, **_CONV_LSTM}, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 6}),
     # Fashion-MNIST, as MNIST.
