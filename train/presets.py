@@ -117,10 +117,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # a third, the same from that file with `--epochs 40`: 62.5 % (best val 36.96 %), and a fourth, the same again:
     # 63.4 % (best val 35.62 %), and a fifth, the same again: 63.5 % (best val 34.60 %).
     # cifar10-4g with the same augmentation, 40 epochs from scratch: 47.7 -> 49.6 % (best val error 51.54 -> 51.10 %);
-    # train accuracy (sampled paths, dropout on) stayed under val accuracy, near 45 %. The shipped file is a second
-    # stage from cifar10-6g's 51.8 % file (in git at 5c425bf): `--init-from agents/pretrained/cifar10-6g.pt --epochs 40
-    # --learning-rate 3e-4 --dropout 0`, 52.6 % (best val error 45.80 %), and a fourth, the same from cifar10-6g's
-    # 55.0 % file below: 55.5 % (best val error 43.64 %).
+    # train accuracy (sampled paths, dropout on) stayed under val accuracy, near 45 %. Then a second stage from
+    # cifar10-6g's 51.8 % file (in git at 5c425bf): `--init-from agents/pretrained/cifar10-6g.pt --epochs 40
+    # --learning-rate 3e-4 --dropout 0`, 52.6 % (best val error 45.80 %); cifar10-6g's third stage (below) went on
+    # from it, and this row's fourth, the same flags from that 55.0 % file, is the shipped file: 55.5 % (best val
+    # error 43.64 %).
     "cifar10-4g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
                        env_kwargs={"num_glimpses": 4, **_CIFAR_AUGMENT}),
     "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True, dropout=0.3,
