@@ -127,8 +127,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True, dropout=0.3,
                             env_kwargs={"num_glimpses": 4, **_CIFAR_AUGMENT}),
     # cifar10-6g with it and dropout 0.3 underfitted (best val error 48.76 % against 47.12 %); with it and no dropout,
-    # 40 epochs: 51.2 -> 51.8 % (best val error 47.12 -> 47.06 %, 3 of 5,000 images). The shipped file is a third stage
-    # from cifar10-4g's 52.6 % file (its second stage): `--init-from agents/pretrained/cifar10-4g.pt --epochs 40
+    # 40 epochs: 51.2 -> 51.8 % (best val error 47.12 -> 47.06 %, 3 of 5,000 images). Then a third stage from
+    # cifar10-4g's 52.6 % file (its second stage): `--init-from agents/pretrained/cifar10-4g.pt --epochs 40
     # --learning-rate 3e-4`, 55.0 % (best val error 42.68 %); the shipped file is a fifth stage, the same from
     # cifar10-4g's 55.5 % file with `--epochs 20`: 56.7 % (best val error 42.02 %).
     "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm",
