@@ -133,10 +133,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # cifar10-4g's 52.6 % file (its second stage): `--init-from agents/pretrained/cifar10-4g.pt --epochs 40
     # --learning-rate 3e-4`, 55.0 % (best val error 42.68 %); a fifth stage, the same from cifar10-4g's 55.5 % file
     # with `--epochs 20`: 56.7 % (best val error 42.02 %); a stage from that file at the same count (`--init-from
-    # agents/pretrained/cifar10-6g.pt --epochs 30 --learning-rate 3e-4`): 57.1 % (best val 41.36 %). The shipped file
-    # goes on instead from cifar10-4g's 56.5 % file (which came from the 56.7 % one) with `--epochs 30 --learning-rate
-    # 3e-4 --ema-decay 0.999`: 57.8 % (best val 40.86 %); the shipped file is an eighth stage, the same from that file
-    # at the same count: 57.8 % (best val 40.48 %).
+    # agents/pretrained/cifar10-6g.pt --epochs 30 --learning-rate 3e-4`): 57.1 % (best val 41.36 %). A seventh stage
+    # from cifar10-4g's 56.5 % file (which came from the 56.7 % one) with `--epochs 30 --learning-rate 3e-4
+    # --ema-decay 0.999`: 57.8 % (best val 40.86 %); the shipped file is an eighth, the same from that file at the same
+    # count: 57.8 % (best val 40.48 %).
     "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm",
                        env_kwargs={"num_glimpses": 6, **_CIFAR_AUGMENT}),
 }
