@@ -19,9 +19,15 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["CORE_TYPES", "POLICY_REWARDS", "RAMConfig", "GlimpseNetwork", "Core", "LocationPolicy", "Baseline", "RAM"]
+__all__ = ["CORE_TYPES", "POLICY_REWARDS", "WIDENABLE", "RAMConfig", "GlimpseNetwork", "Core", "LocationPolicy",
+           "Baseline", "RAM", "load_widened"]
 
 CORE_TYPES = ("rnn", "lstm", "gru")
+WIDENABLE = ("conv_channels", "glimpse_hidden")
+"""The widths in which a network may exceed the file that starts it (:func:`load_widened`)."""
+# The fields that fix every other parameter's shape: a file starts a network only where they match.
+_SHAPE_FIELDS = ("glimpse_size", "num_scales", "channels", "num_classes", "glimpse_features", "core_hidden",
+                 "core_type", "conv_glimpse", "learn_std")
 POLICY_REWARDS = ("env", "probability")
 
 
@@ -49,6 +55,8 @@ class RAMConfig:
     """Recurrent cell: "rnn" (plain ReLU RNN, as in the paper), "lstm" or "gru"."""
     conv_glimpse: bool = False
     """Use a small convolutional network for the "what" branch instead of a linear layer."""
+    conv_channels: int = 32
+    """Channels of the conv "what" branch's first 3x3 convolution; the second (stride 2) has twice as many."""
     location_std: float = 0.1
     """Standard deviation of the Gaussian location policy, in location units ([-1, 1] spans the image)."""
     learn_std: bool = False
@@ -86,7 +94,7 @@ class RAMConfig:
 
     def __post_init__(self) -> None:
         for name in ("glimpse_size", "num_scales", "channels", "num_glimpses", "glimpse_hidden",
-                     "glimpse_features", "core_hidden"):
+                     "glimpse_features", "core_hidden", "conv_channels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -145,12 +153,12 @@ class GlimpseNetwork(nn.Module):
         g, planes, hidden = config.glimpse_size, config.num_scales * config.channels, config.glimpse_hidden
         self.planes, self.size = planes, g
         if config.conv_glimpse:
-            reduced = (g + 1) // 2  # the second convolution has stride 2
+            reduced, width = (g + 1) // 2, config.conv_channels  # the second convolution has stride 2
             self.what: nn.Module = nn.Sequential(
                 nn.Unflatten(1, (planes, g, g)),
-                nn.Conv2d(planes, 32, 3, padding=1), nn.ReLU(),
-                nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Flatten(), nn.Linear(64 * reduced * reduced, hidden), nn.ReLU(),
+                nn.Conv2d(planes, width, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Flatten(), nn.Linear(2 * width * reduced * reduced, hidden), nn.ReLU(),
             )
         else:
             self.what = nn.Sequential(nn.Linear(config.glimpse_length, hidden), nn.ReLU())
@@ -298,6 +306,41 @@ class RAM(nn.Module):
         """Parameters by component name, the units of the loss routing."""
         return {name: list(getattr(self, name).parameters())
                 for name in ("glimpse_net", "core", "location_policy", "baseline", "classifier")}
+
+
+def load_widened(model: RAM, narrow: RAM) -> None:
+    """Load ``narrow``'s weights into ``model``, which may be wider in :data:`WIDENABLE` (more channels in the conv
+    "what" branch, more units in the glimpse network's branches), so that ``model`` computes exactly what ``narrow``
+    does: a trained file starts a larger network without losing what it learned.
+
+    Each of ``narrow``'s tensors fills the leading block of ``model``'s (the conv branch flattens channel-major, so
+    the old channels' features lead there too); the new units keep ``model``'s random incoming weights, and every old
+    unit's weights from the new units are zero, so the new units change no output until training moves those
+    weights off zero (their gradient is not zero: it is the new units' activations times the error). Raises
+    ValueError where any other width or the kind of network differs, or ``model`` is narrower.
+    """
+    wide_config, narrow_config = model.config, narrow.config
+    for name in _SHAPE_FIELDS:
+        if getattr(wide_config, name) != getattr(narrow_config, name):
+            raise ValueError(f"the networks differ in {name} ({getattr(narrow_config, name)!r} in the file, "
+                             f"{getattr(wide_config, name)!r} here); only {WIDENABLE} may grow")
+    for name in WIDENABLE:
+        if getattr(wide_config, name) < getattr(narrow_config, name):
+            raise ValueError(f"{name} {getattr(wide_config, name)} is narrower than the file's "
+                             f"{getattr(narrow_config, name)}: a file starts a network as wide or wider, not narrower")
+    wide_state, narrow_state = model.state_dict(), narrow.state_dict()
+    loaded = {}
+    for key, wide in wide_state.items():
+        old = narrow_state[key]
+        if old.shape == wide.shape:
+            loaded[key] = old
+            continue
+        new = wide.detach().clone()
+        if new.dim() > 1:  # the old output units ignore the new inputs
+            new[:old.shape[0], old.shape[1]:] = 0
+        new[tuple(slice(0, n) for n in old.shape)] = old
+        loaded[key] = new
+    model.load_state_dict(loaded)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,18 @@ loss and its routing) and :mod:`agents.policy` (save, load, SB3-style ``predict`
 from __future__ import annotations
 
 from agents.loss import EpisodeObjective, hybrid_loss, path_consistency
-from agents.networks import CORE_TYPES, POLICY_REWARDS, RAM, Baseline, Core, GlimpseNetwork, LocationPolicy, RAMConfig
+from agents.networks import (
+    CORE_TYPES,
+    POLICY_REWARDS,
+    RAM,
+    WIDENABLE,
+    Baseline,
+    Core,
+    GlimpseNetwork,
+    LocationPolicy,
+    RAMConfig,
+    load_widened,
+)
 from agents.policy import RAMPolicy
 from agents.rollout import EpisodeBatch, class_scores, env_seed, evaluate, make_action, run_episodes, substream_seed
 
@@ -17,6 +28,8 @@ __all__ = [
     "POLICY_REWARDS",
     "RAM",
     "RAMConfig",
+    "WIDENABLE",
+    "load_widened",
     "GlimpseNetwork",
     "Core",
     "LocationPolicy",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from test_agent_fake_envs import FakeGlimpseVectorEnv
 
-from agents.ram import CORE_TYPES, RAM, RAMConfig, evaluate, hybrid_loss, run_episodes
+from agents.ram import CORE_TYPES, RAM, RAMConfig, evaluate, hybrid_loss, load_widened, run_episodes
 
 
 def small_config(**overrides) -> RAMConfig:
@@ -117,6 +119,30 @@ def test_episodes_go_through_the_env() -> None:
     torch.testing.assert_close(episodes.reward, (logits.argmax(1) == episodes.label).float())
     with pytest.raises(ValueError, match="num_envs"):
         run_episodes(model, env, index, num_samples=1)
+
+
+@pytest.mark.parametrize("conv_glimpse", [False, True])
+def test_a_file_starts_a_wider_network_that_computes_what_it_did(conv_glimpse: bool) -> None:
+    torch.manual_seed(0)
+    env = FakeGlimpseVectorEnv(num_envs=4, num_glimpses=4)
+    narrow = RAM(RAMConfig.from_env(env, core_type="lstm", conv_glimpse=conv_glimpse, conv_channels=8,
+                                    glimpse_hidden=16))
+    wide = RAM(dataclasses.replace(narrow.config, conv_channels=16 if conv_glimpse else 8, glimpse_hidden=40))
+    load_widened(wide, narrow)
+    index = torch.tensor([5, 1, 6, 2])
+    before, after = (run_episodes(model, env, index, deterministic=True) for model in (narrow, wide))
+    torch.testing.assert_close(after.locations, before.locations)
+    torch.testing.assert_close(after.features, before.features)  # every step, so every head agrees too
+    # The new units start silent but not stuck: the loss reaches the zero weights that will bring them in.
+    hybrid_loss(wide, run_episodes(wide, env, index))["loss"].backward()
+    new_columns = wide.glimpse_net.what_out.weight.grad[:, 16:]
+    assert not wide.glimpse_net.what_out.weight[:, 16:].any() and new_columns.abs().sum() > 0
+    if conv_glimpse:
+        assert wide.glimpse_net.what[3].weight.grad[:, 8:].abs().sum() > 0  # the second conv, from new channels
+    with pytest.raises(ValueError, match="glimpse_hidden 8 is narrower than the file's 16"):
+        load_widened(RAM(dataclasses.replace(narrow.config, glimpse_hidden=8)), narrow)
+    with pytest.raises(ValueError, match="differ in core_hidden"):
+        load_widened(RAM(dataclasses.replace(narrow.config, core_hidden=300)), narrow)
 
 
 def test_deterministic_paths_agree_across_samples() -> None:

@@ -199,6 +199,20 @@ def test_init_from_may_change_the_shift_and_glimpse_count_but_not_the_task(tiny_
     assert "['horizontal_flip', 'max_shift', 'num_glimpses'], which the weights do not depend on" in proc.stderr
 
 
+def test_init_from_takes_this_runs_dropout_and_may_widen_the_glimpse_network(tiny_run: Path, tmp_path: Path) -> None:
+    start = tiny_run / "best.pt"
+    assert RAMPolicy.load(start).config.dropout == 0.0 and RAMPolicy.load(start).config.conv_glimpse
+    proc = run_script(SCRIPT, *TINY, "--init-from", start, "--dropout", "0.1", "--conv-channels", "40",
+                      "--glimpse-hidden", "144", "--no-figures", "--output-dir", tmp_path, "--name", "wide")
+    assert proc.returncode == 0, proc.stderr
+    config = RAMPolicy.load(tmp_path / "wide" / "best.pt").config
+    assert (config.dropout, config.conv_channels, config.glimpse_hidden) == (0.1, 40, 144)
+    proc = run_script(SCRIPT, *TINY, "--init-from", start, "--glimpse-hidden", "64", "--no-figures",
+                      "--output-dir", tmp_path, "--name", "narrow")
+    assert proc.returncode != 0, proc.stderr
+    assert "glimpse_hidden 64 is narrower than the file's 128: a file starts a network as wide or wider" in proc.stderr
+
+
 def test_seeded_runs_repeat(tiny_run: Path, tmp_path: Path) -> None:
     proc = run_script(SCRIPT, *TINY, "--output-dir", tmp_path, "--name", "again")
     assert proc.returncode == 0, proc.stderr

@@ -45,7 +45,17 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import ram_env  # noqa: F401  (registers the env ids)
-from agents.ram import POLICY_REWARDS, RAM, EpisodeObjective, RAMConfig, RAMPolicy, evaluate, substream_seed
+from agents.ram import (
+    POLICY_REWARDS,
+    RAM,
+    WIDENABLE,
+    EpisodeObjective,
+    RAMConfig,
+    RAMPolicy,
+    evaluate,
+    load_widened,
+    substream_seed,
+)
 from ram_env.config import TRAINING_ONLY_KWARGS
 
 
@@ -82,6 +92,13 @@ class Args:
     """Units of the recurrent core."""
     conv_glimpse: bool = False
     """Small convolutional network for the glimpse "what" branch instead of one linear layer."""
+    conv_channels: int = 0
+    """Channels of the conv "what" branch's first 3x3 convolution; the second has twice as many (0: 32, or with
+    --init-from the file's). Wider than the --init-from file: the file starts the wider network, which computes what
+    the file did until training moves the new units' zero outgoing weights."""
+    glimpse_hidden: int = 0
+    """Units of each of the glimpse network's "what" and "where" branches (0: 128, or with --init-from the file's).
+    Wider than the --init-from file: as --conv-channels."""
     dropout: float = 0.0
     """Dropout on the glimpse features and the core output during training (0: none)."""
     reinforce_weight: float = 1.0
@@ -123,8 +140,10 @@ class Args:
     """Run name, the sub-folder of output_dir (default: <preset>__<seed>__<unix time>)."""
     init_from: str = ""
     """Start from the weights of this policy file (e.g. another run's best.pt) with a fresh optimizer and schedule:
-    a second training stage. Its config replaces the model flags (core type, std, ...). Its env must be this run's
-    but for the number of glimpses and the training-only augmentation, which the weights do not depend on."""
+    a second training stage. The file's network replaces the network flags (core type and width, conv glimpse net;
+    only --conv-channels and --glimpse-hidden may widen it); how it trains (location std, λ, consistency, mean path,
+    policy reward, dropout) follows this run's flags. Its env must be this run's but for the number of glimpses and
+    the training-only augmentation, which the weights do not depend on."""
     resume: bool = False
     """Continue the run `name` from its latest checkpoint (output_dir/name/latest_state.pt)."""
     checkpoint_every: int = 200
@@ -181,6 +200,10 @@ def resolve_args(argv: list[str] | None = None) -> Args:
     if args.num_samples < 1:
         raise SystemExit(f"--num-samples must be at least 1 (REINFORCE learns from the sampled paths), "
                          f"got {args.num_samples}")
+    for name in WIDENABLE:
+        if getattr(args, name) < 0:
+            raise SystemExit(f"--{name.replace('_', '-')} must be a positive width, or 0 for the default (or the "
+                             f"--init-from file's), got {getattr(args, name)}")
     if args.lr_schedule not in ("cosine", "step", "constant"):
         raise SystemExit(f"--lr-schedule must be cosine, step or constant, got {args.lr_schedule!r}")
     if args.consistency_weight > 0 and args.num_samples + args.mean_path < 2:
@@ -306,8 +329,9 @@ def main(argv: list[str] | None = None) -> None:
     val_every = args.val_every or steps_per_epoch
 
     # ---- the agent --------------------------------------------------------------------------------
+    widths = {name: getattr(args, name) for name in WIDENABLE if getattr(args, name)}  # 0: the default or the file's
     config = RAMConfig.from_env(envs, location_std=args.location_std, core_type=args.core_type,
-                                core_hidden=args.core_hidden, conv_glimpse=args.conv_glimpse,
+                                core_hidden=args.core_hidden, conv_glimpse=args.conv_glimpse, **widths,
                                 reinforce_weight=args.reinforce_weight, random_locations=args.random_locations,
                                 dropout=args.dropout, consistency_weight=args.consistency_weight,
                                 mean_path=args.mean_path, policy_reward=args.policy_reward)
@@ -326,10 +350,13 @@ def main(argv: list[str] | None = None) -> None:
         config = dataclasses.replace(start.config, num_glimpses=config.num_glimpses, location_std=args.location_std,
                                      reinforce_weight=args.reinforce_weight,
                                      consistency_weight=args.consistency_weight, mean_path=args.mean_path,
-                                     policy_reward=args.policy_reward)
+                                     policy_reward=args.policy_reward, dropout=args.dropout, **widths)
     model = RAM(config).to(device)
     if args.init_from:
-        model.load_state_dict(start.model.state_dict())
+        try:
+            load_widened(model, start.model)
+        except ValueError as error:
+            raise SystemExit(f"--init-from {args.init_from}: {error}") from None
         if not config.learn_std:  # the std is a buffer: take this run's --location-std, not the file's
             model.location_policy.log_std.fill_(math.log(config.location_std))
     # With --ema-decay the policy that is validated, kept and tested is the weights' moving average.
