@@ -106,8 +106,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (stopped there).
     "cluttered100-4g": _row({**_BASE, **_CONV_LSTM}, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 4}),
     "cluttered100-6g": _row({**_BASE, **_CONV_LSTM}, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 6}),
-    # Fashion-MNIST, as MNIST.
-    "fashion-6g": _row(_BASE, "GlimpseFashionMNIST-v0", 40, env_kwargs={"num_glimpses": 6}),
+    # Fashion-MNIST: the ReLU RNN with the linear glimpse network first (40 epochs: 86.8 % test accuracy, best val
+    # error 12.80 %), then the LSTM + conv recipe (this preset): the best by val after 12 of 25 epochs (stopped after
+    # 21, val error rising), 88.5 % (best val 9.92 %), the shipped file.
+    "fashion-6g": _row({**_BASE, **_CONV_LSTM}, "GlimpseFashionMNIST-v0", 25, env_kwargs={"num_glimpses": 6}),
     # CIFAR-10 (32x32 RGB, one 8x8 scale, colour kept), LSTM core as the seed; conv glimpse network in -conv.
     # Without dropout the LSTM rows overfit from about epoch 20 (cifar10-6g: 70 % train accuracy, 48 % val), so
     # both rows had dropout 0.3: 4g 46.1 -> 47.7 % test accuracy, 6g 48.1 -> 51.2 %. The training augmentation
