@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["CORE_TYPES", "POLICY_REWARDS", "WIDENABLE", "RAMConfig", "GlimpseNetwork", "Core", "LocationPolicy",
-           "Baseline", "RAM", "load_widened"]
+__all__ = ["CORE_TYPES", "POLICY_REWARDS", "WIDENABLE", "NETWORK_FIELDS", "RAMConfig", "GlimpseNetwork", "Core",
+           "LocationPolicy", "Baseline", "RAM", "load_widened"]
 
 CORE_TYPES = ("rnn", "lstm", "gru")
 WIDENABLE = ("conv_channels", "glimpse_hidden")
@@ -28,6 +28,11 @@ WIDENABLE = ("conv_channels", "glimpse_hidden")
 # The fields that fix every other parameter's shape: a file starts a network only where they match.
 _SHAPE_FIELDS = ("glimpse_size", "num_scales", "channels", "num_classes", "glimpse_features", "core_hidden",
                  "core_type", "conv_glimpse", "learn_std")
+NETWORK_FIELDS = (*_SHAPE_FIELDS, *WIDENABLE, "tanh_mean", "random_locations")
+"""The fields a policy file keeps when it starts another run's network: its shape (:data:`WIDENABLE` may grow) and
+what its weights mean (a tanh-squashed location mean, a random-locations control). Every other field of
+:class:`RAMConfig` says how the network is trained or run (number of glimpses, std, loss terms, dropout) and is the
+new run's."""
 POLICY_REWARDS = ("env", "probability")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from agents.loss import EpisodeObjective, hybrid_loss, path_consistency
 from agents.networks import (
     CORE_TYPES,
+    NETWORK_FIELDS,
     POLICY_REWARDS,
     RAM,
     WIDENABLE,
@@ -25,6 +26,7 @@ from agents.rollout import EpisodeBatch, class_scores, env_seed, evaluate, make_
 
 __all__ = [
     "CORE_TYPES",
+    "NETWORK_FIELDS",
     "POLICY_REWARDS",
     "RAM",
     "RAMConfig",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.ram import RAMPolicy
+from agents.ram import NETWORK_FIELDS, RAM, RAMConfig, RAMPolicy
 from conftest import import_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,6 +211,29 @@ def test_init_from_takes_this_runs_dropout_and_may_widen_the_glimpse_network(tin
                       "--output-dir", tmp_path, "--name", "narrow")
     assert proc.returncode != 0, proc.stderr
     assert "glimpse_hidden 64 is narrower than the file's 128: a file starts a network as wide or wider" in proc.stderr
+
+
+def test_init_from_keeps_the_files_network_and_takes_the_rest_from_this_run(tiny_run: Path, tmp_path: Path) -> None:
+    """A file trained with other settings than this run's (every field outside NETWORK_FIELDS differs) starts a run
+    whose config is this run's but for the file's network, which wins over the run's network flags. A new RAMConfig
+    field fails here until it is given a side."""
+    tiny = RAMPolicy.load(tiny_run / "best.pt")
+    other = {"num_glimpses": 3, "location_std": 0.25, "reinforce_into_core": True, "reinforce_weight": 0.5,
+             "policy_reward": "probability", "consistency_weight": 0.7, "mean_path": True, "dropout": 0.2}
+    assert set(other) == {f.name for f in dataclasses.fields(RAMConfig)} - set(NETWORK_FIELDS)
+    assert all(getattr(tiny.config, name) != value for name, value in other.items())
+    model = RAM(dataclasses.replace(tiny.config, tanh_mean=False, **other))  # tanh_mean: the file's, not a default
+    model.load_state_dict(tiny.model.state_dict())
+    RAMPolicy(model, tiny.env_id, {**tiny.env_kwargs, "num_glimpses": 3}).save(tmp_path / "other.pt")
+    proc = run_script(SCRIPT, *TINY, "--init-from", tmp_path / "other.pt", "--core-type", "rnn", "--core-hidden", "64",
+                      "--no-figures", "--output-dir", tmp_path, "--name", "started")
+    assert proc.returncode == 0, proc.stderr
+    started = RAMPolicy.load(tmp_path / "started" / "best.pt").config
+    assert started == dataclasses.replace(tiny.config, tanh_mean=False)  # the run's settings, the file's network
+    proc = run_script(SCRIPT, *TINY, "--init-from", tmp_path / "other.pt", "--random-locations", "--no-figures",
+                      "--output-dir", tmp_path, "--name", "control")
+    assert proc.returncode != 0, proc.stderr
+    assert "is a policy, not a control: --random-locations must agree with the file" in proc.stderr
 
 
 def test_seeded_runs_repeat(tiny_run: Path, tmp_path: Path) -> None:

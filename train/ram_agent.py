@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 import ram_env  # noqa: F401  (registers the env ids)
 from agents.ram import (
+    NETWORK_FIELDS,
     POLICY_REWARDS,
     RAM,
     WIDENABLE,
@@ -142,8 +143,9 @@ class Args:
     """Start from the weights of this policy file (e.g. another run's best.pt) with a fresh optimizer and schedule:
     a second training stage. The file's network replaces the network flags (core type and width, conv glimpse net;
     only --conv-channels and --glimpse-hidden may widen it); how it trains (location std, λ, consistency, mean path,
-    policy reward, dropout) follows this run's flags. Its env must be this run's but for the number of glimpses and
-    the training-only augmentation, which the weights do not depend on."""
+    policy reward, dropout, ...) follows this run's flags; --random-locations must agree with the file. Its env must be
+    this run's but for the number of glimpses and the training-only augmentation, which the weights do not depend
+    on."""
     resume: bool = False
     """Continue the run `name` from its latest checkpoint (output_dir/name/latest_state.pt)."""
     checkpoint_every: int = 200
@@ -344,13 +346,13 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--init-from {args.init_from} was trained on {start.env_id} {start.env_kwargs}, "
                              f"not {args.env_id} {args.env_kwargs} (only {sorted(transferable)}, which the "
                              "weights do not depend on, may differ)")
-        if start.config.random_locations and args.mean_path:
-            raise SystemExit(f"--mean-path: --init-from {args.init_from} is a random-locations control, which has no "
-                             "policy to follow")
-        config = dataclasses.replace(start.config, num_glimpses=config.num_glimpses, location_std=args.location_std,
-                                     reinforce_weight=args.reinforce_weight,
-                                     consistency_weight=args.consistency_weight, mean_path=args.mean_path,
-                                     policy_reward=args.policy_reward, dropout=args.dropout, **widths)
+        if start.config.random_locations != args.random_locations:
+            kind = "a random-locations control" if start.config.random_locations else "a policy, not a control"
+            raise SystemExit(f"--init-from {args.init_from} is {kind}: --random-locations must agree with the file "
+                             f"(a control starts only from a control, a policy only from a policy)")
+        # The file keeps its network (NETWORK_FIELDS: shape and what the weights mean); how it trains is this run's.
+        config = dataclasses.replace(config, **{name: getattr(start.config, name) for name in NETWORK_FIELDS
+                                                if name not in widths})  # the widths given may grow the file's
     model = RAM(config).to(device)
     if args.init_from:
         try:
