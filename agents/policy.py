@@ -6,8 +6,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from agents.ram import RAMPolicy
 
 policy = RAMPolicy.load("ram_mnist.pt", device="cpu")
-env = DummyVecEnv([policy.make_env])          # gym.make(policy.env_id, **policy.env_kwargs)
-mean_reward, _ = evaluate_policy(policy, env, n_eval_episodes=100)   # accuracy, deterministic
+env = DummyVecEnv([lambda: policy.make_env(split="test")])   # gym.make(policy.env_id, **policy.env_kwargs, ...)
+mean_reward, _ = evaluate_policy(policy, env, n_eval_episodes=100)   # test accuracy, deterministic
 ```
 
 ``predict`` takes one step's observations, as a VecEnv gives them, and the recurrent state it

@@ -48,6 +48,9 @@ def test_parse_converts_each_type_and_reports_what_was_given() -> None:
 def test_help_shows_docstrings_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     text = " ".join(build_parser(Example).format_help().split())
     assert "--epochs EPOCHS Passes over the data. (default: 3)" in text
+    preset = ("quick", {"epochs": 1, "rate": Example.rate})  # only a value that differs is shown
+    text = " ".join(build_parser(Example, preset=preset).format_help().split())
+    assert "(default: 3; the default preset quick sets 1)" in text and "preset quick sets 0.5" not in text
     assert "A rate, in 100 % units." in text and "--fast, --no-fast" in text
     with pytest.raises(SystemExit):
         parse(Example, ["--kwargs", "[1]"])

@@ -87,6 +87,8 @@ def test_help_lists_every_field_with_its_docstring() -> None:
     for field in dataclasses.fields(module.Args):
         assert "--" + field.name.replace("_", "-") in text, field.name
         assert " ".join(docs[field.name].split()[:6]) in text, field.name
+    epochs = module.PRESETS[module.DEFAULT_PRESET]["epochs"]  # what a run without --preset gets, not the field's
+    assert f"(default: {module.Args.epochs}; the default preset {module.DEFAULT_PRESET} sets {epochs})" in text
 
 
 def test_presets_fill_only_what_is_not_given() -> None:

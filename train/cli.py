@@ -24,7 +24,7 @@ import inspect
 import json
 import textwrap
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 __all__ = ["field_docs", "build_parser", "parse"]
@@ -79,11 +79,18 @@ def _converter(annotation: Any) -> tuple[Any, bool]:
     return convert, True
 
 
-def build_parser(cls: type, description: str | None = None) -> argparse.ArgumentParser:
+def _show(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
+def build_parser(cls: type, description: str | None = None,
+                 preset: tuple[str, Mapping[str, Any]] | None = None) -> argparse.ArgumentParser:
     """An argparse parser with one ``--kebab-case`` flag per field of the dataclass ``cls``.
 
     Flags left out are absent from the parsed namespace (``argparse.SUPPRESS``), so a caller can tell
     a value given on the command line from a default (presets fill in only what was not given).
+    ``preset``, ``(name, values)``: the values a run gets when it names no preset, shown beside each field's
+    own default where they differ.
     """
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
@@ -97,7 +104,9 @@ def build_parser(cls: type, description: str | None = None) -> argparse.Argument
             default = field.default
         else:
             default = field.default_factory()  # type: ignore[misc]
-        shown = json.dumps(default) if isinstance(default, dict) else default
+        shown = _show(default)
+        if preset is not None and field.name in preset[1] and preset[1][field.name] != default:
+            shown = f"{shown}; the default preset {preset[0]} sets {_show(preset[1][field.name])}"
         help_text = f"{help_text} (default: {shown})".replace("%", "%%")
         annotation = hints[field.name]
         if annotation is bool:
@@ -110,7 +119,9 @@ def build_parser(cls: type, description: str | None = None) -> argparse.Argument
     return parser
 
 
-def parse(cls: type[T], argv: Sequence[str] | None = None, description: str | None = None) -> tuple[T, set[str]]:
-    """Parse ``argv`` into an instance of ``cls``; also return the names of the fields given on the command line."""
-    namespace = vars(build_parser(cls, description).parse_args(argv))
+def parse(cls: type[T], argv: Sequence[str] | None = None, description: str | None = None,
+          preset: tuple[str, Mapping[str, Any]] | None = None) -> tuple[T, set[str]]:
+    """Parse ``argv`` into an instance of ``cls``; also return the names of the fields given on the command line.
+    ``preset``: as :func:`build_parser`'s."""
+    namespace = vars(build_parser(cls, description, preset).parse_args(argv))
     return cls(**namespace), set(namespace)  # type: ignore[call-arg]

@@ -187,7 +187,7 @@ CSV_FIELDS = ["step", "epoch", "wall_time", *(f"losses/{term}" for term in LOSS_
 
 def resolve_args(argv: list[str] | None = None) -> Args:
     """Parse the command line, fill in what was not given from the preset, check the values."""
-    args, given = parse(Args, argv, description=__doc__)
+    args, given = parse(Args, argv, description=__doc__, preset=(DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]))
     if args.preset not in PRESETS:
         raise SystemExit(f"--preset must be one of {sorted(PRESETS)}, got {args.preset!r}")
     for key, value in PRESETS[args.preset].items():
