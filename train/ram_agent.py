@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
         if start.config.random_locations != args.random_locations:
             kind = "a random-locations control" if start.config.random_locations else "a policy, not a control"
             raise SystemExit(f"--init-from {args.init_from} is {kind}: --random-locations must agree with the file "
-                             f"(a control starts only from a control, a policy only from a policy)")
+                             "(a control starts only from a control, a policy only from a policy)")
         # The file keeps its network (NETWORK_FIELDS: shape and what the weights mean); how it trains is this run's.
         config = dataclasses.replace(config, **{name: getattr(start.config, name) for name in NETWORK_FIELDS
                                                 if name not in widths})  # the widths given may grow the file's
