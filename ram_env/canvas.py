@@ -17,9 +17,9 @@ a constant of the split, so image ``i`` always yields the same canvas, whatever 
 on the seed, the batch size or the machine. Both envs call it; in ``train`` and ``trainval`` they
 draw the initial location from their own generator instead, every episode.
 
-:func:`augment_images` is the training augmentation (``max_shift``, ``horizontal_flip``) of the
-canvas-free envs: each episode moves its image by a whole number of pixels, and mirrors it, by draws
-of the same hash; only ``train`` and ``trainval`` episodes are augmented.
+:func:`augment_images` is the training augmentation (``max_rotation``, ``horizontal_flip``, ``max_shift``) of
+the canvas-free envs: each episode rotates its image, mirrors it and moves it by a whole number of pixels,
+by draws of the same hash; only ``train`` and ``trainval`` episodes are augmented.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ random_splits = frozenset({"train", "trainval"})
 # bit alone, which this hash mixes poorly (a measurable correlation, ~0.005, with the digit offset).
 _LOCATION_DRAW = 0x6A09E667
 # First draw number of the augmentation (the first 32 bits of the fraction of sqrt(3)): the shift of ``max_shift``
-# takes draws F and F + 1, the mirror of ``horizontal_flip`` draw F + 2. Only canvas-free envs augment, so these
-# draws never meet a canvas's; the initial location's draws are 0x515DC81E away.
+# takes draws F and F + 1, the mirror of ``horizontal_flip`` draw F + 2, the angle of ``max_rotation`` draw F + 3.
+# Only canvas-free envs augment, so these draws never meet a canvas's; the initial location's draws are 0x515DC81E away.
 _AUGMENT_DRAW = 0xBB67AE85
 
 
@@ -163,23 +163,35 @@ def compose(
 
 
 def augment_images(
-    images: torch.Tensor, key: torch.Tensor, index: torch.Tensor, max_shift: int = 0, horizontal_flip: bool = False
+    images: torch.Tensor,
+    key: torch.Tensor,
+    index: torch.Tensor,
+    max_shift: int = 0,
+    horizontal_flip: bool = False,
+    max_rotation: float = 0.0,
 ) -> torch.Tensor:
-    """Images ``(B, C, H, W)`` mirrored left-right with probability 1/2 (``horizontal_flip``), then moved by whole
-    pixels ``(dx, dy)`` uniform in ``[-max_shift, max_shift]^2``, zero-filled.
+    """Images ``(B, C, H, W)`` rotated about their centre by an angle uniform in ``[-max_rotation, max_rotation]``
+    degrees (bilinear, zero-filled), then mirrored left-right with probability 1/2 (``horizontal_flip``), then moved
+    by whole pixels ``(dx, dy)`` uniform in ``[-max_shift, max_shift]^2``, zero-filled.
 
     ``dx`` moves the image right and ``dy`` down: pixel ``(r, c)`` of the result is pixel ``(r - dy, c - dx)``
-    of the (mirrored) image, or 0 where that lies outside it. ``(dx, dy)`` are draws ``F`` and ``F + 1``,
-    ``F = 0xBB67AE85``, of ``(key, index)`` ``(B,)`` (:func:`uniform_draws`), and an image is mirrored where draw
-    ``F + 2`` is odd, so the same key and index give the same result on every machine and device, in a batch or one at a
-    time, and turning the mirror on leaves every shift as it was. Returns a new tensor of the images' dtype
-    and device.
+    of the (rotated, mirrored) image, or 0 where that lies outside it. ``(dx, dy)`` are draws ``F`` and ``F + 1``,
+    ``F = 0xBB67AE85``, of ``(key, index)`` ``(B,)`` (:func:`uniform_draws`), an image is mirrored where draw
+    ``F + 2`` is odd, and its angle is ``(2 m / 2**24 - 1) * max_rotation`` with ``m`` the top 24 bits of draw
+    ``F + 3``. So the same key and index give the same result in a batch or one at a time, and turning the mirror
+    or the rotation on leaves every other draw as it was. Shifts and mirrors are the same bit for bit on every
+    machine and device; a rotation interpolates in float32, so two devices may round a pixel apart by one grey
+    level. Integer images are rounded back to their dtype. Returns a new tensor of the images' dtype and device.
     """
-    if not (max_shift or horizontal_flip):
+    if not (max_shift or horizontal_flip or max_rotation):
         return images.clone()
     b, _, h, w = images.shape
     device = images.device
-    u = uniform_draws(key, index, 3, first_draw=_AUGMENT_DRAW)
+    u = uniform_draws(key, index, 4, first_draw=_AUGMENT_DRAW)
+    if max_rotation:
+        images = _rotate(images, ((u[:, 3] >> 8).to(torch.float32) / 2**23 - 1.0) * max_rotation)
+        if not (max_shift or horizontal_flip):
+            return images
     dx, dy = (u[:, :2] % (2 * max_shift + 1) - max_shift).unbind(1)
     rows = (max_shift - dy)[:, None] + torch.arange(h, device=device)
     cols = (max_shift - dx)[:, None] + torch.arange(w, device=device)
@@ -189,3 +201,27 @@ def augment_images(
     padded = torch.nn.functional.pad(images, (max_shift,) * 4)
     moved = padded[torch.arange(b, device=device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
     return moved.permute(0, 3, 1, 2).contiguous()
+
+
+def _rotate(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Images ``(B, C, H, W)`` rotated clockwise (as displayed, rows down) about their centre by ``degrees`` ``(B,)``.
+
+    Bilinear, zero outside the image; the sampling grid is built in pixel units, so non-square images rotate
+    without shear. Integer images are rounded and clamped back to their dtype's range.
+    """
+    _, _, h, w = images.shape
+    a = torch.deg2rad(degrees)
+    cos, sin = torch.cos(a), torch.sin(a)
+    # output pixel (x, y) from the centre samples the source at (cos x + sin y, -sin x + cos y), in units of the
+    # half-width (x) and half-height (y) that affine_grid normalises by
+    zero = torch.zeros_like(a)
+    theta = torch.stack([torch.stack([cos, sin * h / w, zero], 1), torch.stack([-sin * w / h, cos, zero], 1)], 1)
+    theta = theta.to(torch.float32)
+    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    out = torch.nn.functional.grid_sample(
+        images.to(torch.float32), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
+    if images.dtype.is_floating_point:
+        return out.to(images.dtype)
+    info = torch.iinfo(images.dtype)
+    return out.round_().clamp_(info.min, info.max).to(images.dtype)

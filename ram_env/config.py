@@ -22,7 +22,7 @@ from ram_env.retina import glimpse_length
 
 __all__ = ["GlimpseConfig", "make_config", "to_nchw", "TRAINING_ONLY_KWARGS"]
 
-TRAINING_ONLY_KWARGS = frozenset({"max_shift", "horizontal_flip"})
+TRAINING_ONLY_KWARGS = frozenset({"max_shift", "horizontal_flip", "max_rotation"})
 """Env keyword arguments that change only ``train`` and ``trainval`` episodes (augmentation): ``val`` and ``test``
 episodes are the same whatever their value, so a model trained with one value is evaluated on the same task."""
 
@@ -42,11 +42,12 @@ class GlimpseConfig:
     canvas: CanvasSpec | None
     max_shift: int = 0
     horizontal_flip: bool = False
+    max_rotation: float = 0.0
 
     @property
     def augmented(self) -> bool:
-        """Whether this split's episodes are augmented: max_shift or horizontal_flip, train/trainval only."""
-        return bool(self.max_shift or self.horizontal_flip) and self.split in random_splits
+        """Whether this split's episodes are augmented (max_shift, horizontal_flip, max_rotation): train/trainval."""
+        return bool(self.max_shift or self.horizontal_flip or self.max_rotation) and self.split in random_splits
 
     @property
     def num_images(self) -> int:
@@ -148,6 +149,7 @@ def make_config(
     num_classes: int | None = None,
     max_shift: int = 0,
     horizontal_flip: bool = False,
+    max_rotation: float = 0.0,
 ) -> GlimpseConfig:
     """Check the env keyword arguments and load the data. Raises ``ValueError`` on any invalid value.
 
@@ -192,6 +194,17 @@ def make_config(
         raise ValueError(
             f"horizontal_flip applies to images shown without a canvas; got it with canvas_size={canvas.canvas_size}"
         )
+    if (
+        isinstance(max_rotation, (bool, np.bool_))
+        or not isinstance(max_rotation, numbers.Real)
+        or not 0 <= max_rotation <= 180
+    ):
+        raise ValueError(f"max_rotation must be a number of degrees in [0, 180] (0: no rotation), got {max_rotation!r}")
+    if max_rotation and canvas is not None:
+        raise ValueError(
+            f"max_rotation applies to images shown without a canvas; got max_rotation={max_rotation} with canvas_size="
+            f"{canvas.canvas_size}"
+        )
     return GlimpseConfig(
         images=images,
         labels=labels,
@@ -204,4 +217,5 @@ def make_config(
         canvas=canvas,
         max_shift=max_shift,
         horizontal_flip=bool(horizontal_flip),
+        max_rotation=float(max_rotation),
     )

@@ -83,8 +83,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     random initial location; in `val` and `test` image `i` always yields the same canvas and the
     same "random" initial location, whatever the seed, batch size and machine (both are
     counter-based hashes of the split and `i`, see :mod:`ram_env.canvas`). With `max_shift > 0`, each
-    `train`/`trainval` episode first moves its image by a random whole number of pixels, and with
-    `horizontal_flip` mirrors it left-right with probability 1/2 (augmentation).
+    `train`/`trainval` episode first moves its image by a random whole number of pixels, with
+    `horizontal_flip` mirrors it left-right with probability 1/2, and with `max_rotation > 0` rotates it
+    by a random angle (augmentation; rotation, then mirror, then shift).
 
     ## Episode End
 
@@ -124,6 +125,10 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `horizontal_flip`  | `False`    | augmentation, `train`/`trainval` only: mirror each episode's image |
     |                    |            | left-right with probability 1/2 (for CIFAR-10 and Fashion-MNIST,   |
     |                    |            | not digits; not with `canvas_size`); `val`/`test` never mirror     |
+    | `max_rotation`     | 0          | augmentation, `train`/`trainval` only: rotate each episode's image |
+    |                    |            | about its centre by an angle uniform in `[-max_rotation,           |
+    |                    |            | max_rotation]` degrees (bilinear, zero-filled; not with            |
+    |                    |            | `canvas_size`); `val`/`test` never rotate                          |
 
     ## Vectorized environment
 
@@ -141,6 +146,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
       training images, an augmentation.
     * v0, later: `horizontal_flip` (default `False`, which changes nothing): random left-right mirrors
       of the training images, an augmentation.
+    * v0, later: `max_rotation` (default 0, which changes nothing): random rotations of the training
+      images, an augmentation.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
@@ -164,6 +171,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         num_classes: int | None = None,
         max_shift: int = 0,
         horizontal_flip: bool = False,
+        max_rotation: float = 0.0,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -186,6 +194,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             num_classes=num_classes,
             max_shift=max_shift,
             horizontal_flip=horizontal_flip,
+            max_rotation=max_rotation,
         )
         self.render_mode = render_mode
         self.observation_space = self.config.observation_space()
@@ -212,7 +221,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if cfg.canvas is not None:
             return compose(cfg.canvas, self._gather, cfg.num_images, idx, self._episode_key())
         if cfg.augmented:
-            return augment_images(self._gather(idx), self._episode_key(), idx, cfg.max_shift, cfg.horizontal_flip)
+            return augment_images(
+                self._gather(idx), self._episode_key(), idx, cfg.max_shift, cfg.horizontal_flip, cfg.max_rotation
+            )
         return self._gather(idx)
 
     def _get_obs(self, location: np.ndarray) -> dict[str, np.ndarray]:

@@ -42,7 +42,7 @@ class GlimpseVectorEnv(VectorEnv):
     Takes every keyword argument of :class:`~ram_env.glimpse_env.GlimpseEnv` (``dataset``, ``split``,
     ``num_glimpses``, ``glimpse_size``, ``num_scales``, ``initial_location``, ``canvas_size``,
     ``num_clutter``, ``clutter_size``, ``data_dir``, ``download``, ``render_mode``, ``images``,
-    ``labels``, ``num_classes``, ``max_shift``, ``horizontal_flip``), plus:
+    ``labels``, ``num_classes``, ``max_shift``, ``horizontal_flip``, ``max_rotation``), plus:
 
     - ``device``: where images, canvases and every returned tensor live ("cpu", "cuda", a
       ``torch.device``). Images are copied there once, as uint8.
@@ -189,7 +189,9 @@ class GlimpseVectorEnv(VectorEnv):
             canvas = compose(cfg.canvas, self._images.__getitem__, cfg.num_images, index, self._episode_keys())
         elif cfg.augmented:
             keys = self._episode_keys()
-            canvas = augment_images(self._images[index], keys, index, cfg.max_shift, cfg.horizontal_flip)
+            canvas = augment_images(
+                self._images[index], keys, index, cfg.max_shift, cfg.horizontal_flip, cfg.max_rotation
+            )
         else:
             canvas = self._images[index]
         self._sat = summed_area_table(canvas)

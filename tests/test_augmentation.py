@@ -1,5 +1,5 @@
-"""``max_shift`` and ``horizontal_flip``: shifts and mirrors of the training images (augmentation); val and test never
-change."""
+"""``max_shift``, ``horizontal_flip`` and ``max_rotation``: shifts, mirrors and rotations of the training images
+(augmentation); val and test never change."""
 
 from __future__ import annotations
 
@@ -135,6 +135,10 @@ def test_single_env_shifts_train_images():
         ({"max_shift": 2, "canvas_size": 60}, "max_shift applies to images shown without a canvas"),
         ({"horizontal_flip": "yes"}, "horizontal_flip must be True or False"),
         ({"horizontal_flip": True, "canvas_size": 60}, "horizontal_flip applies to images shown without a canvas"),
+        ({"max_rotation": -5}, r"max_rotation must be a number of degrees in \[0, 180\]"),
+        ({"max_rotation": 190}, r"max_rotation must be a number of degrees in \[0, 180\]"),
+        ({"max_rotation": "10"}, r"max_rotation must be a number of degrees in \[0, 180\]"),
+        ({"max_rotation": 10, "canvas_size": 60}, "max_rotation applies to images shown without a canvas"),
     ],
 )
 def test_bad_augmentation_is_refused(kwargs, message):
@@ -142,3 +146,56 @@ def test_bad_augmentation_is_refused(kwargs, message):
         gym.make("GlimpseMNIST-v0", **kwargs)
     with pytest.raises(ValueError, match=message):
         gym.make_vec("GlimpseMNIST-v0", num_envs=2, **kwargs)
+
+
+def test_rotation_turns_clockwise_about_the_centre_without_shear():
+    from ram_env.canvas import _rotate
+
+    square = torch.arange(1, 50, dtype=torch.uint8).view(1, 1, 7, 7)
+    assert torch.equal(_rotate(square, torch.tensor([90.0])), torch.rot90(square, -1, (-2, -1)))
+    assert torch.equal(_rotate(square, torch.tensor([0.0])), square)
+    # on a 21 x 31 image, the pixel 3 columns right of the centre moves 3 rows below it: pixel units, no shear
+    wide = torch.zeros(1, 1, 21, 31, dtype=torch.uint8)
+    wide[0, 0, 10, 18] = 200
+    turned = _rotate(wide, torch.tensor([90.0]))
+    assert turned[0, 0, 13, 15] == 200 and int(turned.sum()) == 200
+    # float images stay float, and are not rounded
+    assert _rotate(square.float() / 3, torch.tensor([45.0])).dtype == torch.float32
+
+
+def test_rotation_is_a_function_of_key_and_index_and_leaves_the_other_draws():
+    images, _ = load_split("mnist", "train")
+    batch = torch.from_numpy(np.array(images[:32])).unsqueeze(1)
+    index = torch.arange(32)
+    key = torch.arange(100, 132)
+    turned = augment_images(batch, key, index, max_rotation=20.0)
+    assert turned.dtype == torch.uint8 and turned.shape == batch.shape
+    changed = [not torch.equal(turned[b], batch[b]) for b in range(32)]
+    assert sum(changed) >= 30, "almost every digit turns"
+    # the ink stays on the image: a digit keeps its mass within a few percent (bilinear, zero fill outside)
+    ratio = turned.float().sum((1, 2, 3)) / batch.float().sum((1, 2, 3))
+    assert ratio.min() > 0.9 and ratio.max() < 1.1, ratio
+    for b in (0, 17):
+        assert torch.equal(augment_images(batch[b : b + 1], key[b : b + 1], index[b : b + 1], max_rotation=20.0),
+                           turned[b : b + 1])
+    # a vanishing angle gives exactly the shifts and mirrors drawn without the rotation
+    shifted = augment_images(batch, key, index, 2, horizontal_flip=True)
+    assert torch.equal(augment_images(batch, key, index, 2, horizontal_flip=True, max_rotation=1e-6), shifted)
+
+
+def test_envs_rotate_train_images_only():
+    images, _ = load_split("mnist", "train")
+    n = 64
+    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=n, max_rotation=15, autoreset_mode="disabled", **WHOLE)
+    obs, _ = envs.reset(seed=0, options={"index": np.arange(n)})
+    seen = _seen(obs["glimpse"])
+    assert sum(not np.array_equal(seen[j], images[j]) for j in range(n)) > n - 4
+    again, _ = envs.reset(seed=0, options={"index": np.arange(n)})
+    np.testing.assert_array_equal(_seen(again["glimpse"]), seen)
+    env = gym.make("GlimpseMNIST-v0", max_rotation=15, **WHOLE)
+    single = [_seen(env.reset(seed=s, options={"index": 3})[0]["glimpse"])[0] for s in range(5)]
+    assert sum(not np.array_equal(x, images[3]) for x in single) >= 4, "the single env rotates too"
+    for split in ("val", "test"):
+        fixed, _ = load_split("mnist", split)
+        obs, _ = gym.make("GlimpseMNIST-v0", split=split, max_rotation=15, **WHOLE).reset(seed=0, options={"index": 7})
+        np.testing.assert_array_equal(_seen(obs["glimpse"])[0], fixed[7])
