@@ -33,6 +33,15 @@ def _seen(obs_glimpse: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(obs_glimpse, dtype=np.float64).reshape(-1, 28, 28) * 255).astype(np.uint8)
 
 
+def _first_train_views(n: int, **augment):
+    """A vector env of ``n`` whole-image glimpses of the first ``n`` MNIST train images, augmented; its first
+    observations as uint8 images ``(n, 28, 28)``, and the images themselves."""
+    images, _ = load_split("mnist", "train")
+    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=n, autoreset_mode="disabled", **augment, **WHOLE)
+    obs, _ = envs.reset(seed=0, options={"index": np.arange(n)})
+    return envs, _seen(obs["glimpse"]), images
+
+
 def test_augment_images_moves_right_and_down_with_zero_fill():
     images = torch.arange(1, 2 * 25 + 1, dtype=torch.uint8).view(2, 1, 5, 5)
     index = torch.tensor([0, 1])
@@ -69,11 +78,8 @@ def test_augment_images_mirrors_half_the_images_and_keeps_the_shifts():
 
 
 def test_vector_env_mirrors_train_images():
-    images, _ = load_split("mnist", "train")
     n = 100
-    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=n, horizontal_flip=True, autoreset_mode="disabled", **WHOLE)
-    obs, _ = envs.reset(seed=0, options={"index": np.arange(n)})
-    seen = _seen(obs["glimpse"])
+    envs, seen, images = _first_train_views(n, horizontal_flip=True)
     mirrored = [np.array_equal(seen[j], images[j][:, ::-1]) for j in range(n)]
     assert all(mirrored[j] or np.array_equal(seen[j], images[j]) for j in range(n))
     assert 25 < sum(mirrored) < 75
@@ -86,11 +92,8 @@ def test_vector_env_mirrors_train_images():
 
 
 def test_vector_env_shifts_train_images_by_every_offset_in_range():
-    images, _ = load_split("mnist", "train")
     n = 300
-    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=n, max_shift=2, autoreset_mode="disabled", **WHOLE)
-    obs, _ = envs.reset(seed=0, options={"index": np.arange(n)})
-    seen = _seen(obs["glimpse"])
+    envs, seen, images = _first_train_views(n, max_shift=2)
     shifts = [_shift_of(seen[j], images[j], 2) for j in range(n)]
     assert all(shifts), "every training glimpse is its image moved by at most 2 pixels"
     unique = {next(iter(s)) for s in shifts if len(s) == 1}
@@ -184,11 +187,8 @@ def test_rotation_is_a_function_of_key_and_index_and_leaves_the_other_draws():
 
 
 def test_envs_rotate_train_images_only():
-    images, _ = load_split("mnist", "train")
     n = 64
-    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=n, max_rotation=15, autoreset_mode="disabled", **WHOLE)
-    obs, _ = envs.reset(seed=0, options={"index": np.arange(n)})
-    seen = _seen(obs["glimpse"])
+    envs, seen, images = _first_train_views(n, max_rotation=15)
     assert sum(not np.array_equal(seen[j], images[j]) for j in range(n)) > n - 4
     again, _ = envs.reset(seed=0, options={"index": np.arange(n)})
     np.testing.assert_array_equal(_seen(again["glimpse"]), seen)
