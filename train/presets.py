@@ -133,7 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # same flags with `--epochs 30 --ema-decay 0.999` from that file: 56.5 % (best val 41.70 %); a ninth from that
     # one, `--dropout 0.2 --num-samples 4 --consistency-weight 1.0 --epochs 25` (otherwise as the eighth): 56.9 %
     # (best val 41.50 %). The shipped file is a tenth, the ninth's flags with `--epochs 12` from cifar10-6g's 58.55 %
-    # file (its tenth stage, below): 57.5 % (best val 41.20 %).
+    # file (its tenth stage, below; in git at 2ea0113): 57.5 % (best val 41.20 %).
     "cifar10-4g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
                        env_kwargs={"num_glimpses": 4, **_CIFAR_AUGMENT}),
     "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True, dropout=0.3,
@@ -146,9 +146,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # agents/pretrained/cifar10-6g.pt --epochs 30 --learning-rate 3e-4`): 57.1 % (best val 41.36 %). A seventh stage
     # from cifar10-4g's 56.5 % file (which came from the 56.7 % one) with `--epochs 30 --learning-rate 3e-4
     # --ema-decay 0.999`: 57.8 % (best val 40.86 %); an eighth, the same from that file at the same count: 57.8 % (best
-    # val 40.48 %); a ninth, the same from that one with `--dropout 0.2`: 58.4 % (best val 40.36 %); the shipped file
-    # is a tenth from that one with `--dropout 0.2 --num-samples 4 --consistency-weight 1.0 --epochs 16`: 58.55 % (best
-    # val 39.88 %).
+    # val 40.48 %); a ninth, the same from that one with `--dropout 0.2`: 58.4 % (best val 40.36 %); a tenth from that
+    # one with `--dropout 0.2 --num-samples 4 --consistency-weight 1.0 --epochs 16`: 58.55 % (best val 39.88 %). The
+    # shipped file is a twelfth, the tenth's flags with `--epochs 12` from cifar10-4g's 57.5 % file (which came from
+    # the tenth): 59.4 % (best val 39.82 %).
     "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm",
                        env_kwargs={"num_glimpses": 6, **_CIFAR_AUGMENT}),
 }
