@@ -132,8 +132,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 93049a8): 56.5 % (best val error 42.90 %); cifar10-6g's 57.8 % stage went on from it, and this row's eighth, the
     # same flags with `--epochs 30 --ema-decay 0.999` from that file: 56.5 % (best val 41.70 %); a ninth from that
     # one, `--dropout 0.2 --num-samples 4 --consistency-weight 1.0 --epochs 25` (otherwise as the eighth): 56.9 %
-    # (best val 41.50 %). The shipped file is a tenth, the ninth's flags with `--epochs 12` from cifar10-6g's 58.55 %
-    # file (its tenth stage, below; in git at 2ea0113): 57.5 % (best val 41.20 %).
+    # (best val 41.50 %); a tenth, the ninth's flags with `--epochs 12` from cifar10-6g's 58.55 % file (its tenth
+    # stage, below; in git at 2ea0113): 57.5 % (best val 41.20 %). The shipped file is the same again from
+    # cifar10-6g's 59.4 % file (which came from the 57.5 % one): 57.6 % (best val 40.90 %).
     "cifar10-4g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
                        env_kwargs={"num_glimpses": 4, **_CIFAR_AUGMENT}),
     "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True, dropout=0.3,
