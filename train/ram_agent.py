@@ -277,15 +277,15 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` saved, wherever ``torch.load``'s ``map_location`` put its tensors (a GPU,
-    on resume): the generators take their states as CPU byte tensors. A run resumed on fewer GPUs than it
-    saved restores the ones there are; one resumed on CPU leaves CUDA's alone."""
-    torch.set_rng_state(state["torch"].cpu())
+    """Restore what :func:`rng_state` saved, loaded onto the CPU (the generators take their states as CPU byte
+    tensors). A run resumed on fewer GPUs than it saved restores the ones there are; one resumed on CPU leaves
+    CUDA's alone."""
+    torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
-            torch.cuda.set_rng_state(cuda_state.cpu(), index)
+            torch.cuda.set_rng_state(cuda_state, index)
     kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, gauss))
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     py_version, py_state, py_gauss = state["python"]
     random.setstate((py_version, tuple(py_state), py_gauss))
 
@@ -377,7 +377,9 @@ def main(argv: list[str] | None = None) -> None:
     # ---- resume -----------------------------------------------------------------------------------
     step, best_val, best_step, elapsed_before = 0, math.inf, -1, 0.0
     if args.resume:
-        saved = torch.load(state_path, map_location=device, weights_only=True)
+        # On the CPU: load_state_dict moves the weights and the optimizer's moments to the model's device, and the
+        # RNG states must stay CPU tensors (loaded onto a GPU, torch.set_rng_state refuses them).
+        saved = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         if averaged is not None:
