@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -180,6 +181,22 @@ def test_mean_path_adds_one_episode_per_image_and_is_saved(tmp_path: Path) -> No
     assert proc.returncode != 0 and "--random-locations has no policy to follow" in proc.stderr, proc.stderr
     proc = run_script(SCRIPT, *TINY, "--mean-path", "--num-samples", "0", "--output-dir", tmp_path, "--name", "x")
     assert proc.returncode != 0 and "--num-samples must be at least 1" in proc.stderr, proc.stderr
+
+
+def test_policy_flags_reach_the_model_and_are_saved(tmp_path: Path) -> None:
+    """--learn-std, --no-tanh-mean and --reinforce-into-core set the agent's options of the same names."""
+    proc = run_script(SCRIPT, *TINY, "--learn-std", "--location-std", "0.2", "--no-tanh-mean", "--reinforce-into-core",
+                      "--no-figures", "--output-dir", tmp_path, "--name", "policy-flags")
+    assert proc.returncode == 0, proc.stderr
+    policy = RAMPolicy.load(tmp_path / "policy-flags" / "latest.pt")
+    config = policy.config
+    assert config.learn_std and not config.tanh_mean and config.reinforce_into_core and config.location_std == 0.2
+    log_std = policy.model.location_policy.log_std
+    assert isinstance(log_std, torch.nn.Parameter)  # learned: REINFORCE moved it from its start
+    assert not torch.allclose(log_std.detach(), torch.full((2,), math.log(0.2)), rtol=0, atol=1e-6), log_std
+    for flag in ("--learn-std", "--reinforce-into-core"):
+        proc = run_script(SCRIPT, *TINY, flag, "--random-locations", "--output-dir", tmp_path, "--name", "x")
+        assert proc.returncode != 0 and "--random-locations has no policy and no REINFORCE" in proc.stderr, proc.stderr
 
 
 def test_init_from_may_change_the_shift_and_glimpse_count_but_not_the_task(tiny_run: Path, tmp_path: Path) -> None:

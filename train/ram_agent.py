@@ -87,6 +87,12 @@ class Args:
     """Steps of linear learning-rate warm-up at the start."""
     location_std: float = 0.1
     """Standard deviation of the Gaussian location policy ([-1, 1] spans the image)."""
+    learn_std: bool = False
+    """Learn the location std (one per axis, the same for every state) by REINFORCE, starting from --location-std;
+    without it the std stays at --location-std."""
+    tanh_mean: bool = True
+    """Squash the policy's mean location into (-1, 1) with tanh; --no-tanh-mean: a linear mean, which the env clips
+    to [-1, 1]."""
     core_type: str = "rnn"
     """Recurrent core: "rnn" (as in the paper), "lstm" or "gru"."""
     core_hidden: int = 256
@@ -104,6 +110,9 @@ class Args:
     """Dropout on the glimpse features and the core output during training (0: none)."""
     reinforce_weight: float = 1.0
     """λ, the weight of the REINFORCE term in the hybrid loss."""
+    reinforce_into_core: bool = False
+    """Let REINFORCE's gradient into the core and the glimpse network as well, as the paper trains them (default: it
+    trains the location head only, and cross-entropy the glimpse network, core and classifier)."""
     consistency_weight: float = 0.0
     """Weight of the path-consistency term: each of an image's M location paths is pulled towards their mean class
     distribution, so that a single path predicts what the MC ensemble does (0: off, the paper's loss; needs M >= 2)."""
@@ -141,11 +150,11 @@ class Args:
     """Run name, the sub-folder of output_dir (default: <preset>__<seed>__<unix time>)."""
     init_from: str = ""
     """Start from the weights of this policy file (e.g. another run's best.pt) with a fresh optimizer and schedule:
-    a second training stage. The file's network replaces the network flags (core type and width, conv glimpse net;
-    only --conv-channels and --glimpse-hidden may widen it); how it trains (location std, λ, consistency, mean path,
-    policy reward, dropout, ...) follows this run's flags; --random-locations must agree with the file. Its env must be
-    this run's but for the number of glimpses and the training-only augmentation, which the weights do not depend
-    on."""
+    a second training stage. The file's network replaces the network flags (core type and width, conv glimpse net,
+    tanh mean, learned std; only --conv-channels and --glimpse-hidden may widen it); how it trains (location std, λ,
+    consistency, mean path, policy reward, dropout, ...) follows this run's flags; --random-locations must agree with
+    the file. Its env must be this run's but for the number of glimpses and the training-only augmentation, which
+    the weights do not depend on."""
     resume: bool = False
     """Continue the run `name` from its latest checkpoint (output_dir/name/latest_state.pt)."""
     checkpoint_every: int = 200
@@ -213,6 +222,10 @@ def resolve_args(argv: list[str] | None = None) -> Args:
                          f"each other (--num-samples >= 2, or --mean-path), got --num-samples {args.num_samples}")
     if args.mean_path and args.random_locations:
         raise SystemExit("--mean-path follows the policy's mean; --random-locations has no policy to follow")
+    for flag in ("learn_std", "reinforce_into_core"):
+        if getattr(args, flag) and args.random_locations:
+            raise SystemExit(f"--{flag.replace('_', '-')} trains the location policy; --random-locations has no "
+                             "policy and no REINFORCE")
     if not 0 <= args.ema_decay < 1:
         raise SystemExit(f"--ema-decay must be in [0, 1) (0: no averaging; 0.999 averages about the last 1,000 "
                          f"steps), got {args.ema_decay}")
@@ -336,9 +349,10 @@ def main(argv: list[str] | None = None) -> None:
 
     # ---- the agent --------------------------------------------------------------------------------
     widths = {name: getattr(args, name) for name in WIDENABLE if getattr(args, name)}  # 0: the default or the file's
-    config = RAMConfig.from_env(envs, location_std=args.location_std, core_type=args.core_type,
-                                core_hidden=args.core_hidden, conv_glimpse=args.conv_glimpse, **widths,
-                                reinforce_weight=args.reinforce_weight, random_locations=args.random_locations,
+    config = RAMConfig.from_env(envs, location_std=args.location_std, learn_std=args.learn_std,
+                                tanh_mean=args.tanh_mean, core_type=args.core_type, core_hidden=args.core_hidden,
+                                conv_glimpse=args.conv_glimpse, **widths, reinforce_weight=args.reinforce_weight,
+                                reinforce_into_core=args.reinforce_into_core, random_locations=args.random_locations,
                                 dropout=args.dropout, consistency_weight=args.consistency_weight,
                                 mean_path=args.mean_path, policy_reward=args.policy_reward)
     if args.init_from:
