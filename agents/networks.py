@@ -27,12 +27,12 @@ WIDENABLE = ("conv_channels", "glimpse_hidden")
 """The widths in which a network may exceed the file that starts it (:func:`load_widened`)."""
 # The fields that fix every other parameter's shape: a file starts a network only where they match.
 _SHAPE_FIELDS = ("glimpse_size", "num_scales", "channels", "num_classes", "glimpse_features", "core_hidden",
-                 "core_type", "conv_glimpse", "learn_std")
+                 "core_type", "conv_glimpse")
 NETWORK_FIELDS = (*_SHAPE_FIELDS, *WIDENABLE, "tanh_mean", "random_locations")
 """The fields a policy file keeps when it starts another run's network: its shape (:data:`WIDENABLE` may grow) and
 what its weights mean (a tanh-squashed location mean, a random-locations control). Every other field of
-:class:`RAMConfig` says how the network is trained or run (number of glimpses, std, loss terms, dropout) and is the
-new run's."""
+:class:`RAMConfig` says how the network is trained or run (number of glimpses, std and whether it is learned, loss
+terms, dropout) and is the new run's."""
 POLICY_REWARDS = ("env", "probability")
 
 

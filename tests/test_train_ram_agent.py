@@ -194,6 +194,17 @@ def test_policy_flags_reach_the_model_and_are_saved(tmp_path: Path) -> None:
     log_std = policy.model.location_policy.log_std
     assert isinstance(log_std, torch.nn.Parameter)  # learned: REINFORCE moved it from its start
     assert not torch.allclose(log_std.detach(), torch.full((2,), math.log(0.2)), rtol=0, atol=1e-6), log_std
+    # A stage from that file goes on learning its std with --learn-std, and takes --location-std without.
+    for learn in (True, False):
+        name = f"stage-learn-{learn}"
+        proc = run_script(SCRIPT, *TINY, "--init-from", tmp_path / "policy-flags" / "latest.pt", "--no-figures",
+                          *(["--learn-std"] if learn else []), "--output-dir", tmp_path, "--name", name)
+        assert proc.returncode == 0, proc.stderr
+        stage = RAMPolicy.load(tmp_path / name / "latest.pt")
+        assert stage.config.learn_std == learn and stage.config.location_std == 0.1 and not stage.config.tanh_mean
+        start = log_std.detach() if learn else torch.full((2,), math.log(0.1))
+        torch.testing.assert_close(stage.model.location_policy.log_std.detach(), start, rtol=0,
+                                   atol=1e-3 if learn else 0)
     for flag in ("--learn-std", "--reinforce-into-core"):
         proc = run_script(SCRIPT, *TINY, flag, "--random-locations", "--output-dir", tmp_path, "--name", "x")
         assert proc.returncode != 0 and "--random-locations has no policy and no REINFORCE" in proc.stderr, proc.stderr
@@ -238,8 +249,9 @@ def test_init_from_keeps_the_files_network_and_takes_the_rest_from_this_run(tiny
     whose config is this run's but for the file's network, which wins over the run's network flags. A new RAMConfig
     field fails here until it is given a side."""
     tiny = RAMPolicy.load(tiny_run / "best.pt")
-    other = {"num_glimpses": 3, "location_std": 0.25, "reinforce_into_core": True, "reinforce_weight": 0.5,
-             "policy_reward": "probability", "consistency_weight": 0.7, "mean_path": True, "dropout": 0.2}
+    other = {"num_glimpses": 3, "location_std": 0.25, "learn_std": True, "reinforce_into_core": True,
+             "reinforce_weight": 0.5, "policy_reward": "probability", "consistency_weight": 0.7, "mean_path": True,
+             "dropout": 0.2}
     assert set(other) == {f.name for f in dataclasses.fields(RAMConfig)} - set(NETWORK_FIELDS)
     assert all(getattr(tiny.config, name) != value for name, value in other.items())
     model = RAM(dataclasses.replace(tiny.config, tanh_mean=False, **other))  # tanh_mean: the file's, not a default

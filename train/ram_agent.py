@@ -88,8 +88,8 @@ class Args:
     location_std: float = 0.1
     """Standard deviation of the Gaussian location policy ([-1, 1] spans the image)."""
     learn_std: bool = False
-    """Learn the location std (one per axis, the same for every state) by REINFORCE, starting from --location-std;
-    without it the std stays at --location-std."""
+    """Learn the location std (one per axis, the same for every state) by REINFORCE, starting from --location-std
+    (with --init-from a file that learned its std: from the file's); without it the std stays at --location-std."""
     tanh_mean: bool = True
     """Squash the policy's mean location into (-1, 1) with tanh; --no-tanh-mean: a linear mean, which the env clips
     to [-1, 1]."""
@@ -151,7 +151,7 @@ class Args:
     init_from: str = ""
     """Start from the weights of this policy file (e.g. another run's best.pt) with a fresh optimizer and schedule:
     a second training stage. The file's network replaces the network flags (core type and width, conv glimpse net,
-    tanh mean, learned std; only --conv-channels and --glimpse-hidden may widen it); how it trains (location std, λ,
+    tanh mean; only --conv-channels and --glimpse-hidden may widen it); how it trains (location std, λ,
     consistency, mean path, policy reward, dropout, ...) follows this run's flags; --random-locations must agree with
     the file. Its env must be this run's but for the number of glimpses and the training-only augmentation, which
     the weights do not depend on."""
@@ -377,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
             load_widened(model, start.model)
         except ValueError as error:
             raise SystemExit(f"--init-from {args.init_from}: {error}") from None
-        if not config.learn_std:  # the std is a buffer: take this run's --location-std, not the file's
+        # The std is this run's --location-std, but where this run goes on learning a std the file learned.
+        if not (config.learn_std and start.config.learn_std):
             model.location_policy.log_std.fill_(math.log(config.location_std))
     # With --ema-decay the policy that is validated, kept and tested is the weights' moving average.
     averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
