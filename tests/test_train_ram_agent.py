@@ -194,7 +194,16 @@ def test_policy_flags_reach_the_model_and_are_saved(tmp_path: Path) -> None:
     log_std = policy.model.location_policy.log_std
     assert isinstance(log_std, torch.nn.Parameter)  # learned: REINFORCE moved it from its start
     assert not torch.allclose(log_std.detach(), torch.full((2,), math.log(0.2)), rtol=0, atol=1e-6), log_std
-    # A stage from that file goes on learning its std with --learn-std, and takes --location-std without.
+    # A fixed-std file starts a run that learns its std from --location-std ...
+    proc = run_script(SCRIPT, *TINY, "--max-steps", "1", "--init-from", tmp_path / "policy-flags" / "latest.pt",
+                      "--no-figures", "--output-dir", tmp_path, "--name", "fixed")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_script(SCRIPT, *TINY, "--init-from", tmp_path / "fixed" / "latest.pt", "--learn-std", "--location-std",
+                      "0.3", "--no-figures", "--output-dir", tmp_path, "--name", "learn-from-fixed")
+    assert proc.returncode == 0, proc.stderr
+    learned = RAMPolicy.load(tmp_path / "learn-from-fixed" / "latest.pt").model.location_policy.log_std.detach()
+    torch.testing.assert_close(learned, torch.full((2,), math.log(0.3)), rtol=0, atol=1e-3)
+    # ... and a file that learned its std goes on learning it with --learn-std, and takes --location-std without.
     for learn in (True, False):
         name = f"stage-learn-{learn}"
         proc = run_script(SCRIPT, *TINY, "--init-from", tmp_path / "policy-flags" / "latest.pt", "--no-figures",

@@ -379,7 +379,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--init-from {args.init_from}: {error}") from None
         # The std is this run's --location-std, but where this run goes on learning a std the file learned.
         if not (config.learn_std and start.config.learn_std):
-            model.location_policy.log_std.fill_(math.log(config.location_std))
+            with torch.no_grad():  # a learned std is a parameter
+                model.location_policy.log_std.fill_(math.log(config.location_std))
     # With --ema-decay the policy that is validated, kept and tested is the weights' moving average.
     averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
                 if args.ema_decay > 0 else None)
