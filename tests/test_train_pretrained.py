@@ -22,7 +22,7 @@ PRETRAINED = ROOT / "agents" / "pretrained"
 SHIPPED = {
     "mnist-2g": 0.11, "mnist-4g": 0.02, "mnist-6g": 0.02,
     "translated-4g": 0.042, "translated-6g": 0.02,
-    "cluttered60-8g": 0.045, "cluttered100-4g": 0.18, "cluttered100-6g": 0.09, "fashion-6g": 0.16,
+    "cluttered60-8g": 0.045, "cluttered100-4g": 0.09, "cluttered100-6g": 0.09, "fashion-6g": 0.16,
     "cifar10-4g": 0.50, "cifar10-4g-conv": 0.44, "cifar10-6g": 0.50,
 }
 

@@ -108,7 +108,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 6-glimpse file instead, the same flags, had val 11.40 and 11.38 % after two epochs against 9.98 and 9.16 %
     # (stopped there). cluttered100-6g's shipped file is one more stage from that 9.75 % one, with REINFORCE into
     # the core: `--init-from <it> --epochs 8 --learning-rate 3e-4 --policy-reward probability --reinforce-into-core
-    # --precision bfloat16`, 5.21 % (best val 8.78 % -> 4.66 %, epoch 6).
+    # --precision bfloat16`, 5.21 % (best val 8.78 % -> 4.66 %, epoch 6). cluttered100-4g's shipped file is the same
+    # stage at 4 glimpses from that 5.21 % file (`--init-from agents/pretrained/cluttered100-6g.pt`, otherwise the
+    # same flags): 5.36 % (best val 11.80 % -> 4.74 %, epoch 7; the 12.60 % file above is in git at 2887103).
     "cluttered100-4g": _row({**_BASE, **_CONV_LSTM}, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 4}),
     "cluttered100-6g": _row({**_BASE, **_CONV_LSTM}, "GlimpseClutteredMNIST100-v0", 40, env_kwargs={"num_glimpses": 6}),
     # Fashion-MNIST: the ReLU RNN with the linear glimpse network first (40 epochs: 86.8 % test accuracy, best val
