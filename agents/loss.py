@@ -20,6 +20,10 @@ detached probability of the label) and ``b_t`` the baseline after glimpse ``t``:
   distribution and ``p̄`` the mean over the image's paths, detached: the Monte Carlo ensemble teaches
   each single path. Like cross-entropy it trains ``classifier``, ``core`` and ``glimpse_net``.
 
+- distillation (optional, ``config.distill_weight``): with a teacher's class distribution ``q`` for each image
+  (``soft_targets``, see :mod:`agents.distill`), ``mean_paths KL(q || p_m)``: the label's one-hot target is
+  joined by a soft one that says which wrong classes are near. It trains what cross-entropy trains.
+
 With ``config.mean_path`` one more path per image follows the policy's mean (the deterministic path of
 evaluation): it counts in the cross-entropy and the consistency term, not in REINFORCE or the baseline.
 """
@@ -32,15 +36,20 @@ import torch.nn.functional as F
 from agents.networks import RAM
 from agents.rollout import EpisodeBatch, run_episodes
 
-__all__ = ["EpisodeObjective", "hybrid_loss", "path_consistency"]
+__all__ = ["EpisodeObjective", "distillation", "hybrid_loss", "path_consistency"]
 
 
-def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
-    """``loss = cross_entropy + baseline_mse + λ * reinforce (+ w * consistency)`` for a batch of episodes.
+def hybrid_loss(
+    model: RAM, episodes: EpisodeBatch, soft_targets: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """``loss = cross_entropy + baseline_mse + λ * reinforce (+ w * consistency + w_d * distillation)`` for a batch
+    of episodes.
 
-    Returns scalar tensors: ``"loss"`` (to backpropagate), the unweighted terms ``"cross_entropy"``,
-    ``"baseline_mse"``, ``"reinforce"`` and ``"consistency"`` (computed whether or not it is weighted in),
-    and for logging (detached) ``"accuracy"`` (mean reward of the sampled paths) and ``"advantage_std"``.
+    ``soft_targets`` ``(num_images, C)``: a teacher's class distribution for each image of the env's split (row
+    ``episodes.index``); needed when ``config.distill_weight > 0``. Returns scalar tensors: ``"loss"`` (to
+    backpropagate), the unweighted terms ``"cross_entropy"``, ``"baseline_mse"``, ``"reinforce"``,
+    ``"consistency"`` and ``"distillation"`` (computed whether or not they are weighted in; the last 0 without
+    targets), and for logging (detached) ``"accuracy"`` (mean reward of the sampled paths) and ``"advantage_std"``.
     """
     config = model.config
     features = episodes.features  # (N, T, H)
@@ -69,15 +78,25 @@ def hybrid_loss(model: RAM, episodes: EpisodeBatch) -> dict[str, torch.Tensor]:
         reinforce = -(log_prob * advantage).sum(dim=1).mean()
 
     consistency = path_consistency(logits, episodes.num_samples)
+    if soft_targets is not None:
+        distill = distillation(logits, soft_targets[episodes.index.to(soft_targets.device)].to(logits.device))
+    elif config.distill_weight > 0:
+        raise ValueError(f"distill_weight = {config.distill_weight} needs soft_targets, the teacher's class "
+                         "distribution of each image (agents.distill.teacher_targets)")
+    else:
+        distill = logits.new_zeros(())
     loss = cross_entropy + baseline_mse + config.reinforce_weight * reinforce
     if config.consistency_weight > 0:
         loss = loss + config.consistency_weight * consistency
+    if config.distill_weight > 0:
+        loss = loss + config.distill_weight * distill
     return {
         "loss": loss,
         "cross_entropy": cross_entropy,
         "baseline_mse": baseline_mse,
         "reinforce": reinforce,
         "consistency": consistency,
+        "distillation": distill,
         # of the sampled paths (comparable with or without a mean path), from the env's reward whatever R is
         "accuracy": episodes.reward[sampled].to(features.dtype).mean().detach(),
         "advantage_std": advantage.std() if advantage.numel() > 1 else advantage.new_zeros(()),
@@ -95,6 +114,15 @@ def path_consistency(logits: torch.Tensor, num_samples: int) -> torch.Tensor:
     return kl.mean()
 
 
+def distillation(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``mean_rows KL(q || p)``, ``q`` the target distribution of each row (``targets`` ``(N, C)``, rows summing to
+    1, no gradient) and ``p`` the softmax of its ``logits`` ``(N, C)``; 0 where ``p = q``."""
+    if targets.shape != logits.shape:
+        raise ValueError(f"targets {tuple(targets.shape)} must match the logits {tuple(logits.shape)}")
+    targets = targets.detach().to(logits.dtype)
+    return (targets * (targets.clamp_min(1e-12).log() - F.log_softmax(logits, dim=-1))).sum(-1).mean()
+
+
 class EpisodeObjective(torch.nn.Module):
     """One training step's forward pass as a module: run a batch of episodes, return the hybrid loss terms.
 
@@ -102,12 +130,15 @@ class EpisodeObjective(torch.nn.Module):
     whole computation (it synchronises gradients for what runs inside its ``forward``); in one process
     it is just ``hybrid_loss(model, run_episodes(model, ...))``. ``num_samples`` is the sampled paths per
     image; with ``config.mean_path`` the mean path comes on top, so ``envs`` needs
-    ``len(index) * (num_samples + 1)`` envs.
+    ``len(index) * (num_samples + 1)`` envs. ``soft_targets``: the teacher's class distribution of each image
+    of the env's split, for ``config.distill_weight``, on the model's device (a plain attribute, not a buffer: DDP
+    would broadcast a buffer every step, and every rank computes the same targets).
     """
 
-    def __init__(self, model: RAM) -> None:
+    def __init__(self, model: RAM, soft_targets: torch.Tensor | None = None) -> None:
         super().__init__()
         self.model = model
+        self.soft_targets = soft_targets
 
     def forward(
         self,
@@ -118,5 +149,6 @@ class EpisodeObjective(torch.nn.Module):
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         mean_paths = int(self.model.config.mean_path)
-        return hybrid_loss(self.model, run_episodes(self.model, envs, index, num_samples + mean_paths, seed=seed,
-                                                    generator=generator, mean_paths=mean_paths))
+        episodes = run_episodes(self.model, envs, index, num_samples + mean_paths, seed=seed, generator=generator,
+                                mean_paths=mean_paths)
+        return hybrid_loss(self.model, episodes, self.soft_targets)

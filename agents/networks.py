@@ -83,6 +83,10 @@ class RAMConfig:
     towards the class distribution averaged over all ``M`` (KL divergence to the detached mean), so that a
     single path (at evaluation, the deterministic one) comes closer to what the Monte Carlo ensemble predicts.
     0: off (the paper's loss); it has an effect only with ``M >= 2`` paths per image."""
+    distill_weight: float = 0.0
+    """Weight of the distillation term (knowledge distillation, Hinton et al. 2015): each path's class distribution
+    is pulled towards a teacher's for its image (KL divergence from the teacher's, a soft target given to the loss
+    beside the label; see :mod:`agents.distill`). 0: off; above 0 the loss needs the teacher's targets."""
     mean_path: bool = False
     """Train one more location path per image beside the ``M`` sampled ones: the path that follows the policy's
     mean, which deterministic evaluation takes. It gets the cross-entropy and, with ``consistency_weight``, is
@@ -115,7 +119,7 @@ class RAMConfig:
             raise ValueError(f"policy_reward must be one of {POLICY_REWARDS}, got {self.policy_reward!r}")
         if self.mean_path and self.random_locations:
             raise ValueError("mean_path needs the policy's locations; random_locations has none to follow")
-        for name in ("reinforce_weight", "consistency_weight"):
+        for name in ("reinforce_weight", "consistency_weight", "distill_weight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")

@@ -2,12 +2,14 @@
 
 The pieces live in small modules: :mod:`agents.networks` (config, glimpse network, core, heads),
 :mod:`agents.rollout` (episodes against the vector env, evaluation), :mod:`agents.loss` (the hybrid
-loss and its routing) and :mod:`agents.policy` (save, load, SB3-style ``predict``).
+loss and its routing), :mod:`agents.policy` (save, load, SB3-style ``predict``) and :mod:`agents.distill` (a
+teacher's soft targets).
 """
 
 from __future__ import annotations
 
-from agents.loss import EpisodeObjective, hybrid_loss, path_consistency
+from agents.distill import teacher_targets
+from agents.loss import EpisodeObjective, distillation, hybrid_loss, path_consistency
 from agents.networks import (
     CORE_TYPES,
     NETWORK_FIELDS,
@@ -22,7 +24,16 @@ from agents.networks import (
     load_widened,
 )
 from agents.policy import RAMPolicy
-from agents.rollout import EpisodeBatch, class_scores, env_seed, evaluate, make_action, run_episodes, substream_seed
+from agents.rollout import (
+    EpisodeBatch,
+    class_probabilities,
+    class_scores,
+    env_seed,
+    evaluate,
+    make_action,
+    run_episodes,
+    substream_seed,
+)
 
 __all__ = [
     "CORE_TYPES",
@@ -43,8 +54,11 @@ __all__ = [
     "env_seed",
     "substream_seed",
     "evaluate",
+    "class_probabilities",
     "hybrid_loss",
     "EpisodeObjective",
     "path_consistency",
+    "distillation",
+    "teacher_targets",
     "RAMPolicy",
 ]

@@ -11,6 +11,8 @@ tensor is sample ``m`` of image ``b`` (``index.repeat(M)``), so ``x.view(M, B, .
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +21,8 @@ import torch
 
 from agents.networks import RAM
 
-__all__ = ["EpisodeBatch", "class_scores", "env_seed", "make_action", "run_episodes", "substream_seed",
-           "evaluate"]
+__all__ = ["EpisodeBatch", "class_probabilities", "class_scores", "env_seed", "make_action", "run_episodes",
+           "substream_seed", "evaluate"]
 
 
 @dataclass
@@ -147,6 +149,56 @@ def run_episodes(
 
 
 @torch.no_grad()
+def class_probabilities(
+    model: RAM,
+    envs: Any,
+    num_samples: int = 10,
+    num_images: int | None = None,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Monte Carlo class distribution of each of the first ``num_images`` images (default: all) of the env's
+    split, and their labels from the env: ``(num_images, C)`` softmax averaged over ``num_samples`` sampled location
+    paths per image, and ``(num_images,)`` int64.
+
+    ``envs.num_envs`` must be a multiple of ``num_samples``; each batch of ``envs.num_envs // num_samples`` images
+    draws its paths (and its initial locations, canvases) from ``seed`` and its first image's position, so the same
+    model gives the same figures in any process. Batches that would run past the split are padded with the last
+    image, and the padding is dropped. It runs in eval mode and in the parameters' precision (a
+    ``model.compute_dtype`` set for training is cleared while it runs).
+    """
+    total = int(envs.num_images) if num_images is None else min(int(num_images), int(envs.num_images))
+    n = envs.num_envs
+    if num_samples < 1 or n % num_samples:
+        raise ValueError(f"envs.num_envs = {n} must be a multiple of num_samples = {num_samples}")
+    batch = n // num_samples
+    device = model.classifier.weight.device
+    probabilities, labels = [], []
+    with _evaluation(model):
+        for start in range(0, total, batch):
+            count = min(batch, total - start)
+            index = torch.arange(start, start + batch, device=device).clamp_(max=total - 1)
+            noise = torch.Generator(device=device).manual_seed(seed + start)  # MC paths repeat, whatever ran before
+            episodes = run_episodes(model, envs, index, num_samples, seed=seed + start, generator=noise)
+            logits = model.classifier(episodes.features[:, -1])
+            probabilities.append(torch.softmax(logits, dim=-1).view(num_samples, batch, -1).mean(0)[:count])
+            labels.append(episodes.label.view(num_samples, batch)[0, :count].to(device))
+    return torch.cat(probabilities), torch.cat(labels)
+
+
+@contextlib.contextmanager
+def _evaluation(model: RAM) -> Iterator[None]:
+    """Eval mode (no dropout) and the parameters' precision for the block, then both as they were."""
+    was_training, compute_dtype = model.training, model.compute_dtype
+    model.eval()
+    model.compute_dtype = None  # figures in the parameters' precision, whatever a training loop set
+    try:
+        yield
+    finally:
+        model.train(was_training)
+        model.compute_dtype = compute_dtype
+
+
+@torch.no_grad()
 def evaluate(
     model: RAM,
     envs: Any,
@@ -160,8 +212,8 @@ def evaluate(
     - ``"error_deterministic"``: one episode per image with the mean locations, judged by the env
       (its reward).
     - ``"error_mc"``: ``num_samples`` sampled location paths per image; the class is the argmax of
-      the softmax averaged over the paths. ``envs.num_envs`` must be a multiple of ``num_samples``.
-      Left out with ``monte_carlo=False``, which runs the deterministic episodes only (and ignores
+      the softmax averaged over the paths (:func:`class_probabilities`). ``envs.num_envs`` must be a multiple of
+      ``num_samples``. Left out with ``monte_carlo=False``, which runs the deterministic episodes only (and ignores
       ``num_samples``).
 
     Also returns ``"num_images"``. Batches that would run past the split are padded with the last
@@ -173,30 +225,17 @@ def evaluate(
     n = envs.num_envs
     if monte_carlo and (num_samples < 1 or n % num_samples):
         raise ValueError(f"envs.num_envs = {n} must be a multiple of num_samples = {num_samples}")
-    was_training, compute_dtype = model.training, model.compute_dtype
-    model.eval()
-    model.compute_dtype = None  # figures in the parameters' precision, whatever a training loop set
     device = model.classifier.weight.device
     wrong_det = torch.zeros((), dtype=torch.int64, device=device)
-    wrong_mc = torch.zeros((), dtype=torch.int64, device=device)
-    passes = ((True, n, 1), (False, n // num_samples, num_samples))[: 2 if monte_carlo else 1]
-    for deterministic, batch, samples in passes:
-        for start in range(0, total, batch):
-            count = min(batch, total - start)
-            index = torch.arange(start, start + batch, device=device).clamp_(max=total - 1)
-            noise = torch.Generator(device=device).manual_seed(seed + start)  # MC paths repeat, whatever ran before
-            episodes = run_episodes(model, envs, index, samples, deterministic=deterministic, seed=seed + start,
-                                    generator=noise)
-            if deterministic:
-                wrong_det += (episodes.reward[:count] < 0.5).sum().to(device)
-            else:
-                logits = model.classifier(episodes.features[:, -1])
-                probs = torch.softmax(logits, dim=-1).view(samples, batch, -1).mean(0)
-                label = episodes.label.view(samples, batch)[0]
-                wrong_mc += (probs.argmax(-1) != label.to(device))[:count].sum()
-    model.train(was_training)
-    model.compute_dtype = compute_dtype
+    with _evaluation(model):
+        for start in range(0, total, n):
+            count = min(n, total - start)
+            index = torch.arange(start, start + n, device=device).clamp_(max=total - 1)
+            episodes = run_episodes(model, envs, index, 1, deterministic=True, seed=seed + start,
+                                    generator=torch.Generator(device=device).manual_seed(seed + start))
+            wrong_det += (episodes.reward[:count] < 0.5).sum().to(device)
     result = {"error_deterministic": wrong_det.item() / total, "num_images": float(total)}
     if monte_carlo:
-        result["error_mc"] = wrong_mc.item() / total
+        probabilities, labels = class_probabilities(model, envs, num_samples, total, seed)
+        result["error_mc"] = (probabilities.argmax(-1) != labels).sum().item() / total
     return result

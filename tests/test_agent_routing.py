@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from test_agent_fake_envs import FakeGlimpseVectorEnv
 
-from agents.loss import path_consistency
+from agents.loss import distillation, path_consistency
 from agents.ram import RAM, EpisodeObjective, RAMConfig, hybrid_loss, run_episodes
 
 GROUPS = ("glimpse_net", "core", "location_policy", "baseline", "classifier")
@@ -125,6 +125,41 @@ def test_path_consistency_is_the_kl_to_the_detached_mean_of_each_images_paths() 
     (grad,) = torch.autograd.grad(path_consistency(logits, 3), logits)
     kl_grad = (torch.softmax(logits, -1).view(3, 4, 10) - mean.detach()) / 12  # d/dlogits of mean KL
     torch.testing.assert_close(grad, kl_grad.reshape(12, 10))
+
+
+def test_distillation_trains_what_cross_entropy_trains_and_needs_the_targets() -> None:
+    torch.manual_seed(0)
+    env = FakeGlimpseVectorEnv(num_envs=8)
+    model = RAM(RAMConfig.from_env(env, core_type="lstm", core_hidden=32, glimpse_hidden=16, glimpse_features=32,
+                                   distill_weight=0.3))
+    episodes = run_episodes(model, env, torch.arange(4), num_samples=2, seed=0)
+    targets = torch.softmax(torch.randn(env.num_images, model.config.num_classes), -1)  # one row per image
+    losses = hybrid_loss(model, episodes, targets)
+    assert losses["distillation"] > 0
+    assert reached_groups(model, losses["distillation"]) == {"glimpse_net", "core", "classifier"}
+    expected = losses["cross_entropy"] + losses["baseline_mse"] + losses["reinforce"] + 0.3 * losses["distillation"]
+    torch.testing.assert_close(losses["loss"], expected)
+    # Each row is pulled towards its own image's target (rows m * B + b show image index[b]).
+    logits = model.classifier(episodes.features[:, -1])
+    torch.testing.assert_close(losses["distillation"], distillation(logits, targets[episodes.index]))
+    with pytest.raises(ValueError, match="distill_weight = 0.3 needs soft_targets"):
+        hybrid_loss(model, episodes)
+    model.config = dataclasses.replace(model.config, distill_weight=0.0)  # weight 0: reported, not added
+    off = hybrid_loss(model, episodes, targets)
+    torch.testing.assert_close(off["distillation"], losses["distillation"])
+    torch.testing.assert_close(off["loss"], off["cross_entropy"] + off["baseline_mse"] + off["reinforce"])
+
+
+def test_distillation_is_the_kl_from_the_target_and_zero_at_it() -> None:
+    logits = torch.randn(6, 10, requires_grad=True)
+    targets = torch.softmax(torch.randn(6, 10), -1)
+    p = torch.softmax(logits, -1)
+    torch.testing.assert_close(distillation(logits, targets), (targets * (targets.log() - p.log())).sum(-1).mean())
+    torch.testing.assert_close(distillation(logits, p.detach()), torch.zeros(()), atol=1e-6, rtol=0)
+    (grad,) = torch.autograd.grad(distillation(logits, targets), logits)
+    torch.testing.assert_close(grad, (p - targets).detach() / 6)  # d/dlogits of the mean KL: (p - q) / N
+    with pytest.raises(ValueError, match="must match the logits"):
+        distillation(logits, targets[:3])
 
 
 def test_mean_path_follows_the_policy_mean_and_is_left_out_of_reinforce_and_the_baseline() -> None:

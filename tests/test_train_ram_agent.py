@@ -260,7 +260,7 @@ def test_init_from_keeps_the_files_network_and_takes_the_rest_from_this_run(tiny
     tiny = RAMPolicy.load(tiny_run / "best.pt")
     other = {"num_glimpses": 3, "location_std": 0.25, "learn_std": True, "reinforce_into_core": True,
              "reinforce_weight": 0.5, "policy_reward": "probability", "consistency_weight": 0.7, "mean_path": True,
-             "dropout": 0.2}
+             "dropout": 0.2, "distill_weight": 0.4}
     assert set(other) == {f.name for f in dataclasses.fields(RAMConfig)} - set(NETWORK_FIELDS)
     assert all(getattr(tiny.config, name) != value for name, value in other.items())
     model = RAM(dataclasses.replace(tiny.config, tanh_mean=False, **other))  # tanh_mean: the file's, not a default
@@ -410,3 +410,27 @@ def test_ema_weights_are_validated_saved_and_resumed(tmp_path: Path) -> None:
     assert all(torch.equal(resumed[k], saved[k]) for k in saved)
     proc = run_script(SCRIPT, *TINY, "--ema-decay", "1.0", "--output-dir", tmp_path, "--name", "x")
     assert proc.returncode != 0 and "--ema-decay must be in [0, 1)" in proc.stderr, proc.stderr
+
+
+def test_teacher_adds_a_distillation_term_and_must_play_the_same_task(tiny_run: Path, tmp_path: Path) -> None:
+    """--teacher: the shipped mnist-6g file (another network: an LSTM, a conv glimpse net) teaches a run of the
+    default preset with 3 glimpses (another count: allowed); the term is logged and weighted in, and a teacher of
+    another task is refused."""
+    teacher = ROOT / "agents" / "pretrained" / "mnist-6g.pt"
+    proc = run_script(SCRIPT, *TINY, "--teacher", teacher, "--teacher-samples", "2", "--distill-weight", "0.5",
+                      "--env-kwargs", '{"num_glimpses": 3}', "--core-type", "rnn", "--no-figures",
+                      "--output-dir", tmp_path, "--name", "taught", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "class distributions of 55000 training images (2 paths each" in proc.stdout
+    rows = read_csv(tmp_path / "taught" / "progress.csv")
+    assert all(float(r["losses/distillation"]) > 0 for r in rows)
+    assert RAMPolicy.load(tmp_path / "taught" / "best.pt").config.distill_weight == 0.5
+    assert all(float(r["losses/distillation"]) == 0 for r in read_csv(tiny_run / "progress.csv"))  # no teacher
+    proc = run_script(SCRIPT, *TINY, "--teacher", ROOT / "agents" / "pretrained" / "translated-4g.pt",
+                      "--output-dir", tmp_path, "--name", "other-task")
+    assert proc.returncode != 0, proc.stderr
+    assert "--teacher" in proc.stderr and "was trained on GlimpseTranslatedMNIST-v0" in proc.stderr
+    for bad, message in ((["--distill-weight", "-1"], "--distill-weight must be a non-negative number"),
+                         (["--teacher-samples", "0"], "--teacher-samples must be at least 1")):
+        proc = run_script(SCRIPT, *TINY, *bad, "--output-dir", tmp_path, "--name", "bad")
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr

@@ -45,6 +45,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import ram_env  # noqa: F401  (registers the env ids)
+from agents.distill import teacher_targets
 from agents.ram import (
     NETWORK_FIELDS,
     POLICY_REWARDS,
@@ -119,6 +120,16 @@ class Args:
     mean_path: bool = False
     """Also train the path that follows the policy's mean (the one deterministic evaluation takes), one more episode
     per image beside the M sampled paths: cross-entropy and the consistency term, no REINFORCE."""
+    teacher: str = ""
+    """Distil from this policy file (knowledge distillation; e.g. agents/pretrained/cifar10-4g-conv.pt): its class
+    distribution of each training image, averaged over --teacher-samples location paths and seen without the
+    training augmentation, is a soft target each path's classifier is also pulled towards (KL divergence), weighted
+    by --distill-weight. The teacher must have played this run's task (its env but for the number of glimpses and
+    the augmentation); its network may differ. Computed once at the start of the run (and again on --resume)."""
+    distill_weight: float = 1.0
+    """Weight of the distillation term with --teacher (ignored without it)."""
+    teacher_samples: int = 10
+    """Location paths per training image that the --teacher's class distribution is averaged over."""
     policy_reward: str = "env"
     """The return REINFORCE and the baseline learn from: "env", the env's reward (1 for the right class, else 0; the
     paper's), or "probability", the classifier's probability of the label after the path (still ranks the paths
@@ -186,7 +197,7 @@ RESUME_MAY_CHANGE = frozenset({"resume", "name", "output_dir", "device", "thread
                                "log_every", "figures", "progress_bar", "debug_nan_step"})
 """The fields ``--resume`` takes from the command line; every other one continues as the run was started."""
 
-LOSS_TERMS = ("loss", "cross_entropy", "baseline_mse", "reinforce", "consistency")
+LOSS_TERMS = ("loss", "cross_entropy", "baseline_mse", "reinforce", "consistency", "distillation")
 """The terms of :func:`agents.loss.hybrid_loss` logged as ``losses/<term>``."""
 # The log's columns, in order; val columns are empty on rows without a validation.
 CSV_FIELDS = ["step", "epoch", "wall_time", *(f"losses/{term}" for term in LOSS_TERMS), "charts/train_accuracy",
@@ -220,6 +231,10 @@ def resolve_args(argv: list[str] | None = None) -> Args:
     if args.consistency_weight > 0 and args.num_samples + args.mean_path < 2:
         raise SystemExit(f"--consistency-weight {args.consistency_weight} needs two paths per image to agree with "
                          f"each other (--num-samples >= 2, or --mean-path), got --num-samples {args.num_samples}")
+    if not (math.isfinite(args.distill_weight) and args.distill_weight >= 0):
+        raise SystemExit(f"--distill-weight must be a non-negative number, got {args.distill_weight}")
+    if args.teacher_samples < 1:
+        raise SystemExit(f"--teacher-samples must be at least 1, got {args.teacher_samples}")
     if args.mean_path and args.random_locations:
         raise SystemExit("--mean-path follows the policy's mean; --random-locations has no policy to follow")
     for flag in ("learn_std", "reinforce_into_core"):
@@ -277,6 +292,20 @@ def eval_envs(args: Args, split: str, images: int, samples: int, device: torch.d
     per_batch = max(1, min(100, images))  # images per MC batch
     return gym.make_vec(args.env_id, num_envs=per_batch * samples, split=split, device=device,
                         autoreset_mode="disabled", **args.env_kwargs)
+
+
+def load_same_task(args: Args, flag: str, path: str, device: torch.device) -> RAMPolicy:
+    """The policy file of ``flag`` (--init-from, --teacher), refused unless it was trained on this run's task: the
+    same env id and kwargs but for the number of glimpses and the training-only augmentation."""
+    policy = RAMPolicy.load(path, device=device)
+    transferable = TRAINING_ONLY_KWARGS | {"num_glimpses"}  # the weights fit any number of glimpses
+    same = [{k: v for k, v in kwargs.items() if k not in transferable}
+            for kwargs in (policy.env_kwargs, args.env_kwargs)]
+    if policy.env_id != args.env_id or same[0] != same[1]:
+        raise SystemExit(f"{flag} {path} was trained on {policy.env_id} {policy.env_kwargs}, not {args.env_id} "
+                         f"{args.env_kwargs} (only {sorted(transferable)}, which the weights do not depend on, may "
+                         "differ)")
+    return policy
 
 
 def rng_state() -> dict[str, Any]:
@@ -354,16 +383,10 @@ def main(argv: list[str] | None = None) -> None:
                                 conv_glimpse=args.conv_glimpse, **widths, reinforce_weight=args.reinforce_weight,
                                 reinforce_into_core=args.reinforce_into_core, random_locations=args.random_locations,
                                 dropout=args.dropout, consistency_weight=args.consistency_weight,
-                                mean_path=args.mean_path, policy_reward=args.policy_reward)
+                                mean_path=args.mean_path, policy_reward=args.policy_reward,
+                                distill_weight=args.distill_weight if args.teacher else 0.0)
     if args.init_from:
-        start = RAMPolicy.load(args.init_from, device=device)
-        transferable = TRAINING_ONLY_KWARGS | {"num_glimpses"}  # the weights fit any number of glimpses
-        same = [{k: v for k, v in kwargs.items() if k not in transferable}
-                for kwargs in (start.env_kwargs, args.env_kwargs)]
-        if start.env_id != args.env_id or same[0] != same[1]:
-            raise SystemExit(f"--init-from {args.init_from} was trained on {start.env_id} {start.env_kwargs}, "
-                             f"not {args.env_id} {args.env_kwargs} (only {sorted(transferable)}, which the "
-                             "weights do not depend on, may differ)")
+        start = load_same_task(args, "--init-from", args.init_from, device)
         if start.config.random_locations != args.random_locations:
             kind = "a random-locations control" if start.config.random_locations else "a policy, not a control"
             raise SystemExit(f"--init-from {args.init_from} is {kind}: --random-locations must agree with the file "
@@ -386,7 +409,18 @@ def main(argv: list[str] | None = None) -> None:
                 if args.ema_decay > 0 else None)
     policy = RAMPolicy(model if averaged is None else averaged.module, args.env_id, args.env_kwargs)
     # Episodes + hybrid loss; DDP under torchrun. The control and one-glimpse episodes leave location heads unused.
-    objective = ranks.wrap(EpisodeObjective(model),
+    soft_targets = None
+    if args.teacher:  # every rank computes the same targets (seeded), no broadcast needed
+        teacher = load_same_task(args, "--teacher", args.teacher, device)
+        soft_targets = teacher_targets(teacher, "train", args.teacher_samples)
+        if soft_targets.shape[0] != num_train:
+            raise SystemExit(f"--teacher {args.teacher}: {soft_targets.shape[0]} training images, this run has "
+                             f"{num_train}")
+        if main_rank:
+            print(f"teacher {args.teacher}: class distributions of {num_train} training images "
+                  f"({args.teacher_samples} paths each; mean top probability {soft_targets.max(-1).values.mean():.3f})")
+        del teacher
+    objective = ranks.wrap(EpisodeObjective(model, soft_targets),
                            find_unused_parameters=config.random_locations or config.num_glimpses == 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
 

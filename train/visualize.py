@@ -84,9 +84,10 @@ def curves_figure(rows: list[dict[str, str]], title: str, stage_starts: Sequence
         return [p[0] for p in pts], [p[1] for p in pts]
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for key in ("losses/cross_entropy", "losses/baseline_mse", "losses/reinforce", "losses/consistency"):
+    for key in ("losses/cross_entropy", "losses/baseline_mse", "losses/reinforce", "losses/consistency",
+                "losses/distillation"):
         steps, values = series(key)
-        if any(values):  # a run without the consistency term logs zeros (or, before it existed, nothing)
+        if any(values):  # a run without the term logs zeros (or, before it existed, nothing)
             axes[0].plot(steps, values, label=key.split("/")[1])
     axes[0].set_title("losses")
     axes[0].legend(fontsize=7)
