@@ -426,6 +426,13 @@ def test_teacher_adds_a_distillation_term_and_must_play_the_same_task(tiny_run: 
     assert all(float(r["losses/distillation"]) > 0 for r in rows)
     assert RAMPolicy.load(tmp_path / "taught" / "best.pt").config.distill_weight == 0.5
     assert all(float(r["losses/distillation"]) == 0 for r in read_csv(tiny_run / "progress.csv"))  # no teacher
+    # The next run with that teacher reads its targets back, and trains the same.
+    assert len(list((tmp_path / ".teacher-targets").glob("*-2-paths.pt"))) == 1
+    proc = run_script(SCRIPT, *TINY, "--teacher", teacher, "--teacher-samples", "2", "--distill-weight", "0.5",
+                      "--env-kwargs", '{"num_glimpses": 3}', "--core-type", "rnn", "--no-figures",
+                      "--output-dir", tmp_path, "--name", "taught-again")
+    assert proc.returncode == 0 and "read from" in proc.stdout, proc.stderr
+    assert read_csv(tmp_path / "taught-again" / "progress.csv")[-1]["losses/loss"] == rows[-1]["losses/loss"]
     proc = run_script(SCRIPT, *TINY, "--teacher", ROOT / "agents" / "pretrained" / "translated-4g.pt",
                       "--output-dir", tmp_path, "--name", "other-task")
     assert proc.returncode != 0, proc.stderr

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import math
 import random
 import shlex
@@ -125,7 +126,8 @@ class Args:
     distribution of each training image, averaged over --teacher-samples location paths and seen without the
     training augmentation, is a soft target each path's classifier is also pulled towards (KL divergence), weighted
     by --distill-weight. The teacher must have played this run's task (its env but for the number of glimpses and
-    the augmentation); its network may differ. Computed once at the start of the run (and again on --resume)."""
+    the augmentation); its network may differ. Computed at the start of a run and kept in
+    output_dir/.teacher-targets/ (by the file's sha256 and --teacher-samples) for the next run with that teacher."""
     distill_weight: float = 1.0
     """Weight of the distillation term with --teacher (ignored without it)."""
     teacher_samples: int = 10
@@ -412,13 +414,24 @@ def main(argv: list[str] | None = None) -> None:
     soft_targets = None
     if args.teacher:  # every rank computes the same targets (seeded), no broadcast needed
         teacher = load_same_task(args, "--teacher", args.teacher, device)
-        soft_targets = teacher_targets(teacher, "train", args.teacher_samples)
+        # Kept by the file's content and the path count: the runs of one teacher compute its targets once.
+        digest = hashlib.sha256(Path(args.teacher).read_bytes()).hexdigest()[:16]
+        cache = Path(args.output_dir) / ".teacher-targets" / f"{digest}-{args.teacher_samples}-paths.pt"
+        cached = cache.exists()
+        if cached:
+            soft_targets = torch.load(cache, map_location=device, weights_only=True)
+        else:
+            soft_targets = teacher_targets(teacher, "train", args.teacher_samples)
         if soft_targets.shape[0] != num_train:
-            raise SystemExit(f"--teacher {args.teacher}: {soft_targets.shape[0]} training images, this run has "
-                             f"{num_train}")
+            raise SystemExit(f"--teacher {args.teacher}: {soft_targets.shape[0]} training images"
+                             f"{f' in {cache}' if cached else ''}, this run has {num_train}")
         if main_rank:
+            if not cached:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                atomic_torch_save(soft_targets.cpu(), cache)
             print(f"teacher {args.teacher}: class distributions of {num_train} training images "
-                  f"({args.teacher_samples} paths each; mean top probability {soft_targets.max(-1).values.mean():.3f})")
+                  f"({args.teacher_samples} paths each; mean top probability {soft_targets.max(-1).values.mean():.3f}"
+                  f"{'; read from ' + str(cache) if cached else ''})")
         del teacher
     objective = ranks.wrap(EpisodeObjective(model, soft_targets),
                            find_unused_parameters=config.random_locations or config.num_glimpses == 1)
