@@ -99,6 +99,17 @@ def test_presets_fill_only_what_is_not_given() -> None:
     assert args.learning_rate == 0.5 and args.epochs == module.PRESETS["mnist-2g"]["epochs"]
 
 
+def test_a_presets_control_drops_the_policy_flags_it_set_but_not_the_given_ones() -> None:
+    """mnist-6g trains REINFORCE into the core; its control (--random-locations) has no policy to train."""
+    module = import_script("ram_agent")
+    assert module.PRESETS["mnist-6g"]["reinforce_into_core"]
+    args = module.resolve_args(["--preset", "mnist-6g", "--random-locations"])
+    assert args.random_locations and not args.reinforce_into_core and not args.learn_std
+    assert module.resolve_args(["--preset", "mnist-6g"]).reinforce_into_core
+    with pytest.raises(SystemExit, match="--reinforce-into-core trains the location policy"):
+        module.resolve_args(["--preset", "mnist-6g", "--random-locations", "--reinforce-into-core"])
+
+
 @pytest.mark.parametrize("preset", sorted(import_script("presets").PRESETS))
 def test_every_preset_builds_its_env_and_agent(preset: str) -> None:
     """Each row's env, kwargs and model flags make a working env and a RAM that fits its spaces."""
@@ -258,8 +269,8 @@ def test_init_from_keeps_the_files_network_and_takes_the_rest_from_this_run(tiny
     whose config is this run's but for the file's network, which wins over the run's network flags. A new RAMConfig
     field fails here until it is given a side."""
     tiny = RAMPolicy.load(tiny_run / "best.pt")
-    other = {"num_glimpses": 3, "location_std": 0.25, "learn_std": True, "reinforce_into_core": True,
-             "reinforce_weight": 0.5, "policy_reward": "probability", "consistency_weight": 0.7, "mean_path": True,
+    other = {"num_glimpses": 3, "location_std": 0.25, "learn_std": True, "reinforce_into_core": False,
+             "reinforce_weight": 0.5, "policy_reward": "env", "consistency_weight": 0.7, "mean_path": True,
              "dropout": 0.2, "distill_weight": 0.4}
     assert set(other) == {f.name for f in dataclasses.fields(RAMConfig)} - set(NETWORK_FIELDS)
     assert all(getattr(tiny.config, name) != value for name, value in other.items())

@@ -217,6 +217,10 @@ def resolve_args(argv: list[str] | None = None) -> Args:
             args.env_kwargs = {**value, **(args.env_kwargs if "env_kwargs" in given else {})}
         elif key not in given:
             setattr(args, key, value)
+    if args.random_locations:  # the control of a preset that trains its policy into the core: no policy to train
+        for flag in ("learn_std", "reinforce_into_core"):
+            if flag not in given:
+                setattr(args, flag, False)
     if args.resume:
         if not args.name:
             raise SystemExit("--resume needs --name, the run to continue")
