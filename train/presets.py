@@ -149,8 +149,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # one, `--dropout 0.2 --num-samples 4 --consistency-weight 1.0 --epochs 25` (otherwise as the eighth): 56.9 %
     # (best val 41.50 %); a tenth, the ninth's flags with `--epochs 12` from cifar10-6g's 58.55 % file (its tenth
     # stage, below; in git at 2ea0113): 57.5 % (best val 41.20 %); the same again from cifar10-6g's 59.4 % file
-    # (which came from the 57.5 % one): 57.6 % (best val 40.90 %). The shipped file is a stage from cifar10-6g's
-    # fifteenth (session 24, below), its flags at 4 glimpses: 58.7 % (best val 40.22 %).
+    # (which came from the 57.5 % one): 57.6 % (best val 40.90 %); a stage from cifar10-6g's fifteenth (session 24,
+    # below), its flags at 4 glimpses: 58.7 % (best val 40.22 %). The shipped file is the same from cifar10-6g's
+    # eighteenth, with its flags: 57.9 % (best val 39.74 %; val, not test, chooses).
     "cifar10-4g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
                        env_kwargs={"num_glimpses": 4, **_CIFAR_AUGMENT}),
     "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True, dropout=0.3,
