@@ -172,8 +172,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # --consistency-weight 1.0 --epochs 10 --learning-rate 3e-4 --ema-decay 0.999 --policy-reward probability
     # --reinforce-into-core`: a fourteenth with `--dropout 0.2`, 59.3 % (best val 39.38 %); a fifteenth with
     # `--dropout 0 --teacher agents/pretrained/cifar10-4g-conv.pt`, 60.2 % (best val 38.42 %); cifar10-4g's stage from
-    # that (58.7 %); a seventeenth from that file with the fifteenth's flags, 60.5 % (best val 38.22 %). The shipped
-    # file is an eighteenth from that one with `--distill-weight 2 --epochs 12`: 60.3 % (best val 37.96 %).
+    # that (58.7 %); a seventeenth from that file with the fifteenth's flags, 60.5 % (best val 38.22 %); an eighteenth
+    # from that one with `--distill-weight 2 --epochs 12`: 60.3 % (best val 37.96 %); cifar10-4g's stage from that
+    # (57.9 %). The shipped file is a nineteenth from that one, the eighteenth's flags: 60.3 % (best val 37.88 %).
     "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm",
                        env_kwargs={"num_glimpses": 6, **_CIFAR_AUGMENT}),
 }
