@@ -127,7 +127,8 @@ class Args:
     training augmentation, is a soft target each path's classifier is also pulled towards (KL divergence), weighted
     by --distill-weight. The teacher must have played this run's task (its env but for the number of glimpses and
     the augmentation); its network may differ. Computed at the start of a run and kept in
-    output_dir/.teacher-targets/ (by the file's sha256 and --teacher-samples) for the next run with that teacher."""
+    output_dir/.teacher-targets/ (by the sha256 of the file and the training images, and --teacher-samples) for the
+    next run with that teacher on that data."""
     distill_weight: float = 1.0
     """Weight of the distillation term with --teacher (ignored without it)."""
     teacher_samples: int = 10
@@ -418,9 +419,11 @@ def main(argv: list[str] | None = None) -> None:
     soft_targets = None
     if args.teacher:  # every rank computes the same targets (seeded), no broadcast needed
         teacher = load_same_task(args, "--teacher", args.teacher, device)
-        # Kept by the file's content and the path count: the runs of one teacher compute its targets once.
-        digest = hashlib.sha256(Path(args.teacher).read_bytes()).hexdigest()[:16]
-        cache = Path(args.output_dir) / ".teacher-targets" / f"{digest}-{args.teacher_samples}-paths.pt"
+        # Kept by the file's and the training images' content and the path count: the runs of one teacher on one
+        # dataset compute its targets once (the JPEG copy of CIFAR-10 and the official files give different ones).
+        key = hashlib.sha256(Path(args.teacher).read_bytes())
+        key.update(np.ascontiguousarray(envs.config.images).data)
+        cache = Path(args.output_dir) / ".teacher-targets" / f"{key.hexdigest()[:16]}-{args.teacher_samples}-paths.pt"
         cached = cache.exists()
         if cached:
             soft_targets = torch.load(cache, map_location=device, weights_only=True)
