@@ -38,7 +38,7 @@ def teacher_targets(
     all) of ``split``, averaged over ``num_samples`` sampled location paths, on the teacher's device.
 
     The env is the teacher's (``teacher.env_id``, ``teacher.env_kwargs`` without the training-only augmentation,
-    so each image is seen as it is) with ``env_overrides`` on top (e.g. ``data_root``); row ``i`` is the image the
+    so each image is seen as it is) with ``env_overrides`` on top (e.g. ``data_dir``); row ``i`` is the image the
     env's ``split`` has at index ``i``, the index a training episode's info carries. Seeded by ``seed``: the same
     teacher gives the same targets in any process.
     """

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.networks import RAM
+from agents.networks import RAM, eval_mode
 
 __all__ = ["EpisodeBatch", "class_probabilities", "class_scores", "env_seed", "make_action", "run_episodes",
            "substream_seed", "evaluate"]
@@ -187,14 +187,14 @@ def class_probabilities(
 
 @contextlib.contextmanager
 def _evaluation(model: RAM) -> Iterator[None]:
-    """Eval mode (no dropout) and the parameters' precision for the block, then both as they were."""
-    was_training, compute_dtype = model.training, model.compute_dtype
-    model.eval()
+    """:func:`agents.networks.eval_mode` (no dropout) and the parameters' precision for the block, then both as
+    they were."""
+    compute_dtype = model.compute_dtype
     model.compute_dtype = None  # figures in the parameters' precision, whatever a training loop set
     try:
-        yield
+        with eval_mode(model):
+            yield
     finally:
-        model.train(was_training)
         model.compute_dtype = compute_dtype
 
 
