@@ -1,4 +1,8 @@
-"""Knowledge distillation for RAM (Hinton et al. 2015): a trained policy's class distributions as soft targets.
+"""Knowledge distillation for RAM (Hinton et al. 2015): a teacher's class distributions as soft targets.
+
+The teacher is a trained RAM policy (:class:`agents.policy.RAMPolicy`) or a whole-image classifier
+(:class:`agents.image_teacher.ImageTeacher`, ``python train/image_teacher.py``); :func:`load_teacher` reads either
+file.
 
 :func:`teacher_targets` plays every image of a split through the env the teacher was trained on (its own
 number of glimpses, without the training-only augmentation) and averages the teacher's class distribution over
@@ -8,25 +12,49 @@ table is more accurate than one path. The result, one distribution per image of 
 ``config.distill_weight``), beside the label. The student plays the same task (env id and task kwargs) through its
 own episodes; its network, glimpse count and training augmentation may differ from the teacher's.
 
+An image teacher sees each image whole (without the training augmentation) and gives its softmax.
+:func:`soften` raises the targets to a temperature (Hinton's ``T``) before a run uses them.
+
 ``python train/ram_agent.py --teacher FILE`` does this for a run.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import gymnasium as gym
 import torch
 
+from agents.image_teacher import ImageTeacher, is_image_teacher_file
 from agents.policy import RAMPolicy
 from agents.rollout import class_probabilities
-from ram_env.config import TRAINING_ONLY_KWARGS
+from ram_env.config import TRAINING_ONLY_KWARGS, to_nchw
 
-__all__ = ["teacher_targets"]
+__all__ = ["load_teacher", "soften", "teacher_targets"]
+
+Teacher = RAMPolicy | ImageTeacher
+
+
+def load_teacher(path: str | os.PathLike, device: str | torch.device = "auto") -> Teacher:
+    """The teacher in ``path``: an image classifier file (``train/image_teacher.py``) or a RAM policy file."""
+    if is_image_teacher_file(path):
+        return ImageTeacher.load(path, device=device)
+    return RAMPolicy.load(path, device=device)
+
+
+def soften(targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Class distributions ``(N, C)`` at ``temperature``: ``q_i^(1/T)`` renormalised, the softmax of the logits over
+    ``T`` (> 1 flattens, 1 keeps them as they are)."""
+    if not (temperature > 0 and temperature < float("inf")):
+        raise ValueError(f"temperature must be a positive number, got {temperature}")
+    if temperature == 1:
+        return targets
+    return torch.softmax(targets.clamp_min(1e-12).log() / temperature, dim=-1)
 
 
 def teacher_targets(
-    teacher: RAMPolicy,
+    teacher: Teacher,
     split: str = "train",
     num_samples: int = 10,
     num_images: int | None = None,
@@ -35,7 +63,8 @@ def teacher_targets(
     **env_overrides: Any,
 ) -> torch.Tensor:
     """``(num_images, C)``: the teacher's class distribution of each of the first ``num_images`` images (default:
-    all) of ``split``, averaged over ``num_samples`` sampled location paths, on the teacher's device.
+    all) of ``split``, on the teacher's device: a RAM policy's averaged over ``num_samples`` sampled location paths,
+    an image teacher's from the whole image (``num_samples`` unused).
 
     The env is the teacher's (``teacher.env_id``, ``teacher.env_kwargs`` without the training-only augmentation,
     so each image is seen as it is) with ``env_overrides`` on top (e.g. ``data_dir``); row ``i`` is the image the
@@ -45,6 +74,11 @@ def teacher_targets(
     if num_samples < 1:
         raise ValueError(f"num_samples must be at least 1, got {num_samples}")
     kwargs = {k: v for k, v in teacher.env_kwargs.items() if k not in TRAINING_ONLY_KWARGS} | env_overrides
+    if isinstance(teacher, ImageTeacher):  # the split's images as the env serves them, in its index order
+        envs = gym.make_vec(teacher.env_id, num_envs=1, split=split, autoreset_mode="disabled", **kwargs)
+        images = envs.config.images[:num_images]
+        envs.close()
+        return teacher.class_probabilities(to_nchw(images), batch_size=images_per_batch)
     envs = gym.make_vec(teacher.env_id, num_envs=images_per_batch * num_samples, split=split, device=teacher.device,
                         autoreset_mode="disabled", **kwargs)
     try:

@@ -31,28 +31,29 @@ from agents.networks import RAM, RAMConfig, eval_mode
 from agents.rollout import make_action
 from ram_env.atomic import atomic_path
 
-__all__ = ["RAMPolicy"]
+__all__ = ["RAMPolicy", "resolve_device", "to_plain"]
 
 _FORMAT = "ram_policy/1"
 
 
-def _plain(value: Any, where: str = "env_kwargs") -> Any:
+def to_plain(value: Any, where: str = "env_kwargs") -> Any:
     """``value`` as plain Python types (what ``torch.load(weights_only=True)`` reads), or TypeError."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, list | tuple):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [to_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, Mapping):
         if not all(isinstance(k, str) for k in value):
             raise TypeError(f"{where} must have string keys, got {list(value)}")
-        return {k: _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
-    raise TypeError(f"{where} must hold plain values (None, bool, int, float, str, lists, dicts) so the policy "
+        return {k: to_plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    raise TypeError(f"{where} must hold plain values (None, bool, int, float, str, lists, dicts) so the "
                     f"file loads with weights_only=True; got {type(value).__name__}")
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device; "auto" is CUDA where there is one, else the CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -70,7 +71,7 @@ class RAMPolicy:
     def __init__(self, model: RAM, env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> None:
         self.model = model
         self.env_id = str(env_id)
-        self.env_kwargs: dict[str, Any] = _plain(dict(env_kwargs or {}))
+        self.env_kwargs: dict[str, Any] = to_plain(dict(env_kwargs or {}))
 
     @property
     def config(self) -> RAMConfig:
@@ -152,7 +153,7 @@ class RAMPolicy:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> RAMPolicy:
         """Read a file written by :meth:`save` (with ``weights_only=True``) onto ``device`` ("auto": CUDA if any)."""
-        target = _resolve_device(device)
+        target = resolve_device(device)
         payload = torch.load(path, map_location=target, weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             raise ValueError(f"{os.fspath(path)!r} is not a RAM policy file (format {_FORMAT!r})")

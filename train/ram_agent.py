@@ -46,7 +46,8 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import ram_env  # noqa: F401  (registers the env ids)
-from agents.distill import teacher_targets
+from agents.distill import load_teacher, soften, teacher_targets
+from agents.image_teacher import ImageTeacher
 from agents.ram import (
     NETWORK_FIELDS,
     POLICY_REWARDS,
@@ -122,17 +123,22 @@ class Args:
     """Also train the path that follows the policy's mean (the one deterministic evaluation takes), one more episode
     per image beside the M sampled paths: cross-entropy and the consistency term, no REINFORCE."""
     teacher: str = ""
-    """Distil from this policy file (knowledge distillation; e.g. agents/pretrained/cifar10-4g-conv.pt): its class
-    distribution of each training image, averaged over --teacher-samples location paths and seen without the
-    training augmentation, is a soft target each path's classifier is also pulled towards (KL divergence), weighted
-    by --distill-weight. The teacher must have played this run's task (its env but for the number of glimpses and
-    the augmentation); its network may differ. Computed at the start of a run and kept in
-    output_dir/.teacher-targets/ (by the sha256 of the file and the training images, and --teacher-samples) for the
-    next run with that teacher on that data."""
+    """Distil from this file (knowledge distillation): a policy file (e.g. agents/pretrained/cifar10-4g-conv.pt),
+    whose class distribution of each training image is averaged over --teacher-samples location paths, or an image
+    classifier that sees the whole image (train/image_teacher.py). Each image's distribution, seen without the
+    training augmentation and softened by --teacher-temperature, is a soft target each path's classifier is also
+    pulled towards (KL divergence), weighted by --distill-weight. The teacher must have learned this run's task (its
+    env but for the number of glimpses and the augmentation); its network may differ. Computed at the start of a run
+    and kept in output_dir/.teacher-targets/ (by the sha256 of the file and the training images, and
+    --teacher-samples) for the next run with that teacher on that data, before the temperature."""
     distill_weight: float = 1.0
     """Weight of the distillation term with --teacher (ignored without it)."""
     teacher_samples: int = 10
-    """Location paths per training image that the --teacher's class distribution is averaged over."""
+    """Location paths per training image that a policy --teacher's class distribution is averaged over."""
+    teacher_temperature: float = 1.0
+    """Temperature T of the --teacher's targets: each distribution q becomes q^(1/T) renormalised (the softmax of its
+    logits over T; T > 1 flattens a confident teacher's targets, as Hinton et al.'s distillation does; 1: as they
+    are)."""
     policy_reward: str = "env"
     """The return REINFORCE and the baseline learn from: "env", the env's reward (1 for the right class, else 0; the
     paper's), or "probability", the classifier's probability of the label after the path (still ranks the paths
@@ -242,6 +248,9 @@ def resolve_args(argv: list[str] | None = None) -> Args:
         raise SystemExit(f"--distill-weight must be a non-negative number, got {args.distill_weight}")
     if args.teacher_samples < 1:
         raise SystemExit(f"--teacher-samples must be at least 1, got {args.teacher_samples}")
+    if not (math.isfinite(args.teacher_temperature) and args.teacher_temperature > 0):
+        raise SystemExit(f"--teacher-temperature must be a positive number (1: the targets as they are), got "
+                         f"{args.teacher_temperature}")
     if args.mean_path and args.random_locations:
         raise SystemExit("--mean-path follows the policy's mean; --random-locations has no policy to follow")
     for flag in ("learn_std", "reinforce_into_core"):
@@ -301,10 +310,14 @@ def eval_envs(args: Args, split: str, images: int, samples: int, device: torch.d
                         autoreset_mode="disabled", **args.env_kwargs)
 
 
-def load_same_task(args: Args, flag: str, path: str, device: torch.device) -> RAMPolicy:
-    """The policy file of ``flag`` (--init-from, --teacher), refused unless it was trained on this run's task: the
-    same env id and kwargs but for the number of glimpses and the training-only augmentation."""
-    policy = RAMPolicy.load(path, device=device)
+def load_same_task(args: Args, flag: str, path: str, device: torch.device) -> Any:
+    """The file of ``flag`` (--init-from: a policy; --teacher: a policy or an image teacher), refused unless it was
+    trained on this run's task: the same env id and kwargs but for the number of glimpses and the training-only
+    augmentation."""
+    try:
+        policy = load_teacher(path, device) if flag == "--teacher" else RAMPolicy.load(path, device=device)
+    except ValueError as error:  # another kind of file
+        raise SystemExit(f"{flag}: {error}") from None
     transferable = TRAINING_ONLY_KWARGS | {"num_glimpses"}  # the weights fit any number of glimpses
     same = [{k: v for k, v in kwargs.items() if k not in transferable}
             for kwargs in (policy.env_kwargs, args.env_kwargs)]
@@ -423,7 +436,9 @@ def main(argv: list[str] | None = None) -> None:
         # dataset compute its targets once (the JPEG copy of CIFAR-10 and the official files give different ones).
         key = hashlib.sha256(Path(args.teacher).read_bytes())
         key.update(np.ascontiguousarray(envs.config.images).data)
-        cache = Path(args.output_dir) / ".teacher-targets" / f"{key.hexdigest()[:16]}-{args.teacher_samples}-paths.pt"
+        image_teacher = isinstance(teacher, ImageTeacher)  # sees the whole image: one distribution, no paths
+        kind = "image" if image_teacher else f"{args.teacher_samples}-paths"
+        cache = Path(args.output_dir) / ".teacher-targets" / f"{key.hexdigest()[:16]}-{kind}.pt"
         cached = cache.exists()
         if cached:
             soft_targets = torch.load(cache, map_location=device, weights_only=True)
@@ -436,8 +451,11 @@ def main(argv: list[str] | None = None) -> None:
             if not cached:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 atomic_torch_save(soft_targets.cpu(), cache)
-            print(f"teacher {args.teacher}: class distributions of {num_train} training images "
-                  f"({args.teacher_samples} paths each; mean top probability {soft_targets.max(-1).values.mean():.3f}"
+        soft_targets = soften(soft_targets, args.teacher_temperature)
+        if main_rank:
+            seen = "the whole image" if image_teacher else f"{args.teacher_samples} paths each"
+            print(f"teacher {args.teacher}: class distributions of {num_train} training images ({seen}, temperature "
+                  f"{args.teacher_temperature:g}; mean top probability {soft_targets.max(-1).values.mean():.3f}"
                   f"{'; read from ' + str(cache) if cached else ''})")
         del teacher
     objective = ranks.wrap(EpisodeObjective(model, soft_targets),
