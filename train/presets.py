@@ -89,7 +89,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # replaced that lineage: this row's run, 40 epochs from scratch (M=4, the consistency term, the average, bf16),
     # 1.39 % (best val 1.04 %); the shipped file has a second stage, `--init-from <its best.pt> --epochs 6
     # --learning-rate 3e-4 --policy-reward probability --reinforce-into-core`: 1.09 % (best val 1.00 %); its twin
-    # without `--reinforce-into-core`: 1.24 % (best val 1.02 %).
+    # without `--reinforce-into-core`: 1.24 % (best val 1.02 %). translated-4g's stage went on from that 1.09 % file
+    # (in git at 859c76a), and the shipped file is a fourth stage back at 6 glimpses from that 1.02 % one:
+    # `--init-from agents/pretrained/translated-4g.pt --epochs 8 --learning-rate 3e-4 --policy-reward probability
+    # --reinforce-into-core --precision bfloat16`, 1.10 % (best val 1.00 -> 0.90 %, epoch 3; val, not test, chooses).
     "translated-6g": _row({**_BASE, **_CONV_LSTM}, "GlimpseTranslatedMNIST-v0", 40, env_kwargs={"num_glimpses": 6}),
     # Table 2: cluttered canvases (60x60 with 4 pieces of clutter; 100x100 with 8 and a fourth scale).
     # cluttered60-8g: the shipped file has a second stage as translated-6g's, of 40 epochs with the consistency
@@ -181,7 +184,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # `--dropout 0 --teacher agents/pretrained/cifar10-4g-conv.pt`, 60.2 % (best val 38.42 %); cifar10-4g's stage from
     # that (58.7 %); a seventeenth from that file with the fifteenth's flags, 60.5 % (best val 38.22 %); an eighteenth
     # from that one with `--distill-weight 2 --epochs 12`: 60.3 % (best val 37.96 %); cifar10-4g's stage from that
-    # (57.9 %). The shipped file is a nineteenth from that one, the eighteenth's flags: 60.3 % (best val 37.88 %).
+    # (57.9 %); a nineteenth from that one, the eighteenth's flags: 60.3 % (best val 37.88 %; in git at 859c76a). The
+    # shipped file is a twentieth from it (session 25), the same flags with a whole-image teacher
+    # (train/image_teacher.py) instead: `--teacher <its best.pt> --teacher-temperature 2`, 59.8 % (best val 37.78 %;
+    # val, not test, chooses).
     "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm",
                        env_kwargs={"num_glimpses": 6, **_CIFAR_AUGMENT}),
 }
