@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from agents.policy import resolve_device, to_plain
-from ram_env.atomic import atomic_path
+from agents.policy import read_model_file, resolve_device, to_plain, write_model_file
 
 __all__ = ["ImageClassifier", "ImageTeacher", "is_image_teacher_file"]
 
@@ -89,23 +87,14 @@ class ImageTeacher:
     def save(self, path: str | os.PathLike) -> None:
         """Write the network's shape, weights, ``env_id`` and ``env_kwargs`` to ``path`` atomically."""
         model = self.model
-        payload = {
-            "format": _FORMAT,
-            "config": {"in_channels": model.in_channels, "num_classes": model.num_classes, "width": model.width},
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "env_id": self.env_id,
-            "env_kwargs": self.env_kwargs,
-        }
-        with atomic_path(Path(path)) as tmp:
-            torch.save(payload, tmp)
+        config = {"in_channels": model.in_channels, "num_classes": model.num_classes, "width": model.width}
+        write_model_file(path, _FORMAT, config, model, self.env_id, self.env_kwargs)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> ImageTeacher:
         """Read a file written by :meth:`save` (with ``weights_only=True``) onto ``device`` ("auto": CUDA if any)."""
         target = resolve_device(device)
-        payload = torch.load(path, map_location=target, weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not an image classifier file (format {_FORMAT!r})")
+        payload = read_model_file(path, _FORMAT, "an image classifier", target)
         model = ImageClassifier(**payload["config"])
         model.load_state_dict(payload["state_dict"])
         model.to(target).eval()

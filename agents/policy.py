@@ -31,7 +31,7 @@ from agents.networks import RAM, RAMConfig, eval_mode
 from agents.rollout import make_action
 from ram_env.atomic import atomic_path
 
-__all__ = ["RAMPolicy", "resolve_device", "to_plain"]
+__all__ = ["RAMPolicy", "read_model_file", "resolve_device", "to_plain", "write_model_file"]
 
 _FORMAT = "ram_policy/1"
 
@@ -57,6 +57,30 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def write_model_file(path: str | os.PathLike, fmt: str, config: dict[str, Any], model: torch.nn.Module, env_id: str,
+                     env_kwargs: dict[str, Any]) -> None:
+    """Write a model file (``fmt``, the network's ``config``, its weights on the CPU, the task) to ``path``
+    atomically: the one layout of every file a ``load`` here reads with ``weights_only=True``."""
+    payload = {
+        "format": fmt,
+        "config": config,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "env_id": env_id,
+        "env_kwargs": env_kwargs,
+    }
+    with atomic_path(Path(path)) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_model_file(path: str | os.PathLike, fmt: str, kind: str, device: torch.device) -> dict[str, Any]:
+    """The payload :func:`write_model_file` wrote, loaded with ``weights_only=True`` onto ``device``; ValueError
+    naming ``kind`` unless the file is of format ``fmt``."""
+    payload = torch.load(path, map_location=device, weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise ValueError(f"{os.fspath(path)!r} is not {kind} file (format {fmt!r})")
+    return payload
 
 
 class RAMPolicy:
@@ -139,24 +163,13 @@ class RAMPolicy:
     # -- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write config, weights, ``env_id`` and ``env_kwargs`` to ``path`` atomically (temp file, then rename)."""
-        path = Path(path)
-        payload = {
-            "format": _FORMAT,
-            "config": asdict(self.config),
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "env_id": self.env_id,
-            "env_kwargs": self.env_kwargs,
-        }
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+        write_model_file(path, _FORMAT, asdict(self.config), self.model, self.env_id, self.env_kwargs)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> RAMPolicy:
         """Read a file written by :meth:`save` (with ``weights_only=True``) onto ``device`` ("auto": CUDA if any)."""
         target = resolve_device(device)
-        payload = torch.load(path, map_location=target, weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not a RAM policy file (format {_FORMAT!r})")
+        payload = read_model_file(path, _FORMAT, "a RAM policy", target)
         model = RAM(RAMConfig(**payload["config"]))
         model.load_state_dict(payload["state_dict"])
         model.to(target).eval()
