@@ -50,8 +50,8 @@ class Args:
     """Keyword arguments of the env as a JSON object (merged over the preset's); the augmentation kwargs apply."""
     width: int = 32
     """Channels of the first convolution stage (the others have 2x and 4x)."""
-    epochs: int = 20
-    """Passes over the training split."""
+    epochs: int = 30
+    """Passes over the training split (30: the CIFAR-10 teacher of the README, 85.3 % test accuracy)."""
     max_steps: int = 0
     """Stop after this many optimizer steps in total (0: run all epochs); the schedule still spans the epochs."""
     batch_size: int = 128

@@ -146,8 +146,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # same from that file with `--epochs 16` (the width is the file's): 65.2 % (best val 33.24 %), then an eighth from
     # that one, wider again (`--conv-channels 96 --glimpse-hidden 384 --epochs 18`, otherwise as the seventh): 64.7 %
     # (best val 32.70 %); then a ninth from it, `--dropout 0 --num-samples 4 --consistency-weight 1.0 --epochs 5
-    # --learning-rate 3e-4 --ema-decay 0.999`: 65.0 % (best val 32.68 %), the shipped file (chosen by val, like every
-    # file).
+    # --learning-rate 3e-4 --ema-decay 0.999`: 65.0 % (best val 32.68 %; in git at 859c76a). The shipped file is a
+    # tenth from it, the ninth's flags with a whole-image teacher (session 25, train/image_teacher.py): `--teacher <its
+    # best.pt> --teacher-temperature 2 --distill-weight 2 --precision bfloat16`, 65.3 % (best val 32.48 %, epoch 3).
+    # An eleventh from it, the same flags: best val 32.56 %, not shipped (its test accuracy, 66.0 %, is not a reason).
     # cifar10-4g with the same augmentation, 40 epochs from scratch: 47.7 -> 49.6 % (best val error 51.54 -> 51.10 %);
     # train accuracy (sampled paths, dropout on) stayed under val accuracy, near 45 %. Then a second stage from
     # cifar10-6g's 51.8 % file (in git at 5c425bf): `--init-from agents/pretrained/cifar10-6g.pt --epochs 40
