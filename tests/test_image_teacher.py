@@ -123,3 +123,21 @@ def test_a_run_distils_from_an_image_teacher(trained: Path, tmp_path: Path) -> N
     proc = run_script(RAM_SCRIPT, "--preset", "mnist-2g", *tiny, "--name", "init", "--init-from", trained / "best.pt")
     assert proc.returncode != 0 and "--init-from: " in proc.stderr and "not a RAM policy file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# shipped teacher -> (env id, bound on its error over the first 1,000 test images; about 1.5x the file's)
+SHIPPED_TEACHERS = {"mnist": ("GlimpseMNIST-v0", 0.01), "fashion-mnist": ("GlimpseFashionMNIST-v0", 0.1),
+                    "cifar10": ("GlimpseCIFAR10-v0", 0.23)}
+
+
+def test_shipped_teachers_classify_their_tasks_test_images() -> None:
+    folder = ROOT / "agents" / "pretrained" / "teachers"
+    assert {p.stem for p in folder.glob("*.pt")} == set(SHIPPED_TEACHERS)
+    for name, (env_id, bound) in SHIPPED_TEACHERS.items():
+        teacher = ImageTeacher.load(folder / f"{name}.pt", device="cpu")
+        assert teacher.env_id == env_id
+        dataset = {"GlimpseMNIST-v0": "mnist", "GlimpseFashionMNIST-v0": "fashion-mnist",
+                   "GlimpseCIFAR10-v0": "cifar10"}[env_id]
+        images, labels = load_split(dataset, "test")
+        predicted = teacher.class_probabilities(to_nchw(images[:1000])).argmax(-1).numpy()
+        assert (predicted != labels[:1000]).mean() <= bound, name
