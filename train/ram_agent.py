@@ -128,7 +128,8 @@ class Args:
     classifier that sees the whole image (train/image_teacher.py). Each image's distribution, seen without the
     training augmentation and softened by --teacher-temperature, is a soft target each path's classifier is also
     pulled towards (KL divergence), weighted by --distill-weight. The teacher must have learned this run's task (its
-    env but for the number of glimpses and the augmentation); its network may differ. Computed at the start of a run
+    env but for the number of glimpses and the augmentation; an image teacher's also but for the retina's initial
+    location, glimpse size and scales); its network may differ. Computed at the start of a run
     and kept in output_dir/.teacher-targets/ (by the sha256 of the file and the training images, and
     --teacher-samples) for the next run with that teacher on that data, before the temperature."""
     distill_weight: float = 1.0
@@ -319,6 +320,8 @@ def load_same_task(args: Args, flag: str, path: str, device: torch.device) -> An
     except ValueError as error:  # another kind of file
         raise SystemExit(f"{flag}: {error}") from None
     transferable = TRAINING_ONLY_KWARGS | {"num_glimpses"}  # the weights fit any number of glimpses
+    if isinstance(policy, ImageTeacher):  # it sees whole images: how the retina looks at them is not its task
+        transferable |= {"initial_location", "glimpse_size", "num_scales"}
     same = [{k: v for k, v in kwargs.items() if k not in transferable}
             for kwargs in (policy.env_kwargs, args.env_kwargs)]
     if policy.env_id != args.env_id or same[0] != same[1]:
