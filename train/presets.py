@@ -157,8 +157,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # that one, wider again (`--conv-channels 96 --glimpse-hidden 384 --epochs 18`, otherwise as the seventh): 64.7 %
     # (best val 32.70 %); then a ninth from it, `--dropout 0 --num-samples 4 --consistency-weight 1.0 --epochs 5
     # --learning-rate 3e-4 --ema-decay 0.999`: 65.0 % (best val 32.68 %; in git at 859c76a). The shipped file is a
-    # tenth from it, the ninth's flags with a whole-image teacher (session 25, train/image_teacher.py): `--teacher <its
-    # best.pt> --teacher-temperature 2 --distill-weight 2 --precision bfloat16`, 65.3 % (best val 32.48 %, epoch 3).
+    # tenth from it, the ninth's flags with a whole-image teacher (session 25, train/image_teacher.py): `--teacher
+    # agents/pretrained/teachers/cifar10.pt --teacher-temperature 2 --distill-weight 2 --precision bfloat16`, 65.3 %
+    # (best val 32.48 %, epoch 3).
     # An eleventh from it, the same flags: best val 32.56 %, not shipped (its test accuracy, 66.0 %, is not a reason).
     # cifar10-4g with the same augmentation, 40 epochs from scratch: 47.7 -> 49.6 % (best val error 51.54 -> 51.10 %);
     # train accuracy (sampled paths, dropout on) stayed under val accuracy, near 45 %. Then a second stage from
@@ -198,7 +199,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # from that one with `--distill-weight 2 --epochs 12`: 60.3 % (best val 37.96 %); cifar10-4g's stage from that
     # (57.9 %); a nineteenth from that one, the eighteenth's flags: 60.3 % (best val 37.88 %; in git at 859c76a). The
     # shipped file is a twentieth from it (session 25), the same flags with a whole-image teacher
-    # (train/image_teacher.py) instead: `--teacher <its best.pt> --teacher-temperature 2`, 59.8 % (best val 37.78 %;
+    # instead: `--teacher agents/pretrained/teachers/cifar10.pt --teacher-temperature 2`, 59.8 % (best val 37.78 %;
     # val, not test, chooses).
     "cifar10-6g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm",
                        env_kwargs={"num_glimpses": 6, **_CIFAR_AUGMENT}),
