@@ -314,7 +314,7 @@ def eval_envs(args: Args, split: str, images: int, samples: int, device: torch.d
 def load_same_task(args: Args, flag: str, path: str, device: torch.device) -> Any:
     """The file of ``flag`` (--init-from: a policy; --teacher: a policy or an image teacher), refused unless it was
     trained on this run's task: the same env id and kwargs but for the number of glimpses and the training-only
-    augmentation."""
+    augmentation (and, for an image teacher, the retina's kwargs: it never glimpses)."""
     try:
         policy = load_teacher(path, device) if flag == "--teacher" else RAMPolicy.load(path, device=device)
     except ValueError as error:  # another kind of file
