@@ -174,7 +174,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # stage, below; in git at 2ea0113): 57.5 % (best val 41.20 %); the same again from cifar10-6g's 59.4 % file
     # (which came from the 57.5 % one): 57.6 % (best val 40.90 %); a stage from cifar10-6g's fifteenth (session 24,
     # below), its flags at 4 glimpses: 58.7 % (best val 40.22 %). The shipped file is the same from cifar10-6g's
-    # eighteenth, with its flags: 57.9 % (best val 39.74 %; val, not test, chooses).
+    # eighteenth, with its flags: 57.9 % (best val 39.74 %; val, not test, chooses; in git at 859c76a).
+    # The shipped file (session 25) replaced that lineage: one run from scratch distilled from the whole-image teacher,
+    # `--dropout 0 --glimpse-hidden 256 --num-samples 4 --consistency-weight 1.0 --ema-decay 0.999 --policy-reward
+    # probability --reinforce-into-core --teacher agents/pretrained/teachers/cifar10.pt --teacher-temperature 2
+    # --distill-weight 2 --epochs 100 --precision bfloat16`, its best by val after 36 epochs: 60.6 % (best val 38.64 %).
     "cifar10-4g": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", dropout=0.3,
                        env_kwargs={"num_glimpses": 4, **_CIFAR_AUGMENT}),
     "cifar10-4g-conv": _row(_BASE, "GlimpseCIFAR10-v0", 40, core_type="lstm", conv_glimpse=True, dropout=0.3,
