@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from agents.networks import eval_mode
 from agents.policy import read_model_file, resolve_device, to_plain, write_model_file
 
 __all__ = ["ImageClassifier", "ImageTeacher", "is_image_teacher_file"]
@@ -75,13 +76,9 @@ class ImageTeacher:
     def class_probabilities(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """``(N, num_classes)`` float32: the softmax of each of ``images`` ``(N, C, H, W)`` (uint8), in eval mode,
         on the teacher's device."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with eval_mode(self.model):
             parts = [torch.softmax(self.model(images[i:i + batch_size].to(self.device)).float(), dim=-1)
                      for i in range(0, images.shape[0], batch_size)]
-        finally:
-            self.model.train(was_training)
         return torch.cat(parts)
 
     def save(self, path: str | os.PathLike) -> None:
