@@ -43,6 +43,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     dist.all_gather(gathered, flat)
     torch.save({"same": all(torch.equal(gathered[0], g) for g in gathered), "loss": float(losses["loss"])},
                f"{out}/rank{rank}.pt")
+    dist.barrier()  # neither rank tears gloo down while the other is still in a collective (seen once: SIGABRT)
     dist.destroy_process_group()
 
 
