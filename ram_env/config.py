@@ -19,6 +19,7 @@ from gymnasium import spaces
 from ram_env import data
 from ram_env.canvas import CanvasSpec, random_splits
 from ram_env.retina import glimpse_length
+from ram_env.rewards import DEFAULT_LOGIT_SCALE, check_logit_scale, check_reward_mode
 
 __all__ = ["GlimpseConfig", "make_config", "to_nchw", "TRAINING_ONLY_KWARGS"]
 
@@ -43,6 +44,8 @@ class GlimpseConfig:
     max_shift: int = 0
     horizontal_flip: bool = False
     max_rotation: float = 0.0
+    reward_mode: str = "terminal"
+    logit_scale: float = DEFAULT_LOGIT_SCALE
 
     @property
     def augmented(self) -> bool:
@@ -150,11 +153,15 @@ def make_config(
     max_shift: int = 0,
     horizontal_flip: bool = False,
     max_rotation: float = 0.0,
+    reward_mode: str = "terminal",
+    logit_scale: float = DEFAULT_LOGIT_SCALE,
 ) -> GlimpseConfig:
     """Check the env keyword arguments and load the data. Raises ``ValueError`` on any invalid value.
 
     ``num_classes`` applies to user data (``images``/``labels``) only; it defaults to ``max(labels) + 1``.
     """
+    reward_mode = check_reward_mode(reward_mode)
+    logit_scale = check_logit_scale(logit_scale)
     if split not in data.SPLITS:
         raise ValueError(f"split must be one of {data.SPLITS}, got {split!r}")
     if images is None and labels is None:
@@ -218,4 +225,6 @@ def make_config(
         max_shift=max_shift,
         horizontal_flip=bool(horizontal_flip),
         max_rotation=float(max_rotation),
+        reward_mode=reward_mode,
+        logit_scale=logit_scale,
     )

@@ -14,6 +14,7 @@ from ram_env.canvas import augment_images, compose, fixed_initial_location, rand
 from ram_env.config import GlimpseConfig, make_config, to_nchw
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
+from ram_env.rewards import DEFAULT_LOGIT_SCALE, cross_entropy_reward
 
 __all__ = ["GlimpseEnv", "check_action"]
 
@@ -71,8 +72,17 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ## Rewards
 
-    `1.0` on the last step if the argmax of the scores is the image's label, else `0.0`; every other
-    step `0.0`. Rewards are Python floats.
+    Set by `reward_mode`; rewards are Python floats.
+
+    - `"terminal"` (the default, the task of Mnih et al. 2014): `1.0` on the last step if the argmax of
+      the scores is the image's label, else `0.0`; every other step `0.0`.
+    - `"cross_entropy"` (a dense reward, as in the Active Perception Gym): every step `t = 1 ... T` pays
+      `-CE(softmax(logit_scale * clip(scores_t, -1, 1)), label) / log K`, where `scores_t` are the
+      scores of that step's action and `K = n_classes`: a uniform guess costs `1` a step, a sure right
+      one nearly `0`, a sure wrong one at most `(2 * logit_scale + log(K - 1)) / log K` (5.3 for
+      `K = 10`). The default `logit_scale=5` lets scores in the action box express 99.96 % confidence
+      for `K = 10` (at least 99 % for `K <= 223`). Observations, episode length and the final
+      `prediction` / `is_success` (argmax of the last step's scores) are the same in both modes.
 
     ## Starting State
 
@@ -92,7 +102,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     After `num_glimpses` steps: steps `1 ... T-1` each return the glimpse at the action's `(x, y)`,
     step `T` classifies and ends the episode with `terminated=True`. Never truncated. A step after the
     end (without `reset`) raises. Every `info` holds `index` (the image's index in its split); the
-    final one also `label`, `prediction` and `is_success`.
+    final one also `label`, `prediction` and `is_success`. Info values are numpy scalars (`np.int64`,
+    `np.bool_`), as Gymnasium's vector envs and TorchRL's info readers expect.
 
     ## Arguments
 
@@ -129,6 +140,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     |                    |            | about its centre by an angle uniform in `[-max_rotation,           |
     |                    |            | max_rotation]` degrees (bilinear, zero-filled; not with            |
     |                    |            | `canvas_size`); `val`/`test` never rotate                          |
+    | `reward_mode`      | `"terminal"` | `"terminal"` (0/1 on the last step) or `"cross_entropy"` (every  |
+    |                    |            | step, see Rewards)                                                 |
+    | `logit_scale`      | 5.0        | the `"cross_entropy"` reward's scale on the scores, finite, > 0    |
 
     ## Vectorized environment
 
@@ -148,6 +162,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
       of the training images, an augmentation.
     * v0, later: `max_rotation` (default 0, which changes nothing): random rotations of the training
       images, an augmentation.
+    * v0, later: `reward_mode` (default `"terminal"`, which changes nothing) and `logit_scale`: a dense
+      cross-entropy reward for general-purpose agents. Info values became numpy scalars (same values).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
@@ -172,6 +188,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         max_shift: int = 0,
         horizontal_flip: bool = False,
         max_rotation: float = 0.0,
+        reward_mode: str = "terminal",
+        logit_scale: float = DEFAULT_LOGIT_SCALE,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -195,6 +213,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             max_shift=max_shift,
             horizontal_flip=horizontal_flip,
             max_rotation=max_rotation,
+            reward_mode=reward_mode,
+            logit_scale=logit_scale,
         )
         self.render_mode = render_mode
         self.observation_space = self.config.observation_space()
@@ -234,7 +254,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return {"glimpse": g[0].numpy(), "location": location}
 
     def _get_info(self) -> dict[str, Any]:
-        return {"index": self._index}
+        return {"index": np.int64(self._index)}
 
     # -- the Gymnasium API ------------------------------------------------------------------------
     def reset(
@@ -283,12 +303,18 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         location = np.clip(act[:2], -1.0, 1.0)
         obs = self._get_obs(location)
         info = self._get_info()
-        if self._t < self.config.num_glimpses:
-            return obs, 0.0, False, False, info
-        prediction = int(np.argmax(act[2:]))
-        label = int(self.config.labels[self._index])
-        info.update(label=label, prediction=prediction, is_success=prediction == label)
-        return obs, float(prediction == label), True, False, info
+        cfg = self.config
+        last = self._t == cfg.num_glimpses
+        label = cfg.labels[self._index]
+        if last:
+            prediction = np.int64(np.argmax(act[2:]))
+            info.update(label=np.int64(label), prediction=prediction, is_success=np.bool_(prediction == label))
+        if cfg.reward_mode == "cross_entropy":
+            scores, labels = torch.from_numpy(act[None, 2:]), torch.tensor([label], dtype=torch.int64)
+            reward = float(cross_entropy_reward(scores, labels, cfg.logit_scale)[0])
+        else:
+            reward = float(info["is_success"]) if last else 0.0
+        return obs, reward, last, False, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

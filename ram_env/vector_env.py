@@ -18,6 +18,7 @@ from ram_env.canvas import augment_images, compose, fixed_initial_location, rand
 from ram_env.config import GlimpseConfig, make_config, to_nchw
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
+from ram_env.rewards import cross_entropy_reward
 
 __all__ = ["GlimpseVectorEnv"]
 
@@ -42,7 +43,8 @@ class GlimpseVectorEnv(VectorEnv):
     Takes every keyword argument of :class:`~ram_env.glimpse_env.GlimpseEnv` (``dataset``, ``split``,
     ``num_glimpses``, ``glimpse_size``, ``num_scales``, ``initial_location``, ``canvas_size``,
     ``num_clutter``, ``clutter_size``, ``data_dir``, ``download``, ``render_mode``, ``images``,
-    ``labels``, ``num_classes``, ``max_shift``, ``horizontal_flip``, ``max_rotation``), plus:
+    ``labels``, ``num_classes``, ``max_shift``, ``horizontal_flip``, ``max_rotation``, ``reward_mode``,
+    ``logit_scale``), plus:
 
     - ``device``: where images, canvases and every returned tensor live ("cpu", "cuda", a
       ``torch.device``). Images are copied there once, as uint8.
@@ -51,6 +53,7 @@ class GlimpseVectorEnv(VectorEnv):
       returns the new episode's first observation; the finished episode's last observation and info
       are in ``info["final_obs"]`` and ``info["final_info"]``, batched), or ``"disabled"`` (call
       ``reset`` yourself: how a trainer draws its minibatches). An ``AutoresetMode`` works too.
+      The mode is also the attribute ``autoreset_mode``, as on Gymnasium's ``SyncVectorEnv``.
     - ``check_finite``: check that actions are finite (one device-to-host sync per step). Default:
       on for CPU, off for CUDA so a step makes no host-device copy at all.
 
@@ -63,6 +66,9 @@ class GlimpseVectorEnv(VectorEnv):
     ``device`` seeded by ``reset(seed=...)``, except in ``val`` and ``test``, where both the canvas
     and the ``initial_location="random"`` location of image ``i`` are fixed functions of the split
     and ``i`` (:mod:`ram_env.canvas`), the same for any seed and ``num_envs`` as in the single env.
+    The env keeps its own copy of ``idx``, and every info tensor it hands out is a fresh one: changing
+    them changes nothing in the env. For numpy arrays and Gymnasium's vector wrappers, wrap it in
+    :class:`ram_env.wrappers.TorchToNumpy`.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 2}
@@ -104,6 +110,7 @@ class GlimpseVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
+        self.autoreset_mode = autoreset_mode
         self.check_finite = self.device.type == "cpu" if check_finite is None else bool(check_finite)
         self.single_observation_space = cfg.observation_space()
         self.single_action_space = cfg.action_space()
@@ -135,7 +142,7 @@ class GlimpseVectorEnv(VectorEnv):
                 f"options['index'] must be {self.num_envs} integers (one per sub-env), "
                 f"got {idx.dtype} of shape {tuple(idx.shape)}"
             )
-        idx = idx.to(self.device, torch.int64)
+        idx = idx.to(self.device, torch.int64, copy=True)  # never the caller's memory
         if bool(((idx < 0) | (idx >= n)).any()):
             raise ValueError(
                 f"options['index'] must lie in [0, {n}) for split {self.config.split!r}, "
@@ -173,7 +180,7 @@ class GlimpseVectorEnv(VectorEnv):
         return {"glimpse": g, "location": location}
 
     def _get_info(self) -> dict[str, torch.Tensor]:
-        return {"index": self._index, "_index": self._ones}
+        return {"index": self._index.clone(), "_index": self._ones.clone()}
 
     def _episode_keys(self) -> torch.Tensor:
         """One key per env for the episode's random canvas or augmentation: drawn in train/trainval, else fixed."""
@@ -252,31 +259,35 @@ class GlimpseVectorEnv(VectorEnv):
                 self._get_info(),
             )
         self._t += 1
+        cfg = self.config
         obs = self._get_obs(act[:, :2].clamp(-1.0, 1.0))
         info = self._get_info()
-        if self._t < self.config.num_glimpses:
-            return obs, self._zeros_reward.clone(), self._falses.clone(), self._falses.clone(), info
-        prediction = act[:, 2:].argmax(dim=1)
         label = self._labels[self._index]
+        dense = cfg.reward_mode == "cross_entropy"
+        reward = cross_entropy_reward(act[:, 2:], label, cfg.logit_scale) if dense else self._zeros_reward.clone()
+        if self._t < cfg.num_glimpses:
+            return obs, reward, self._falses.clone(), self._falses.clone(), info
+        prediction = act[:, 2:].argmax(dim=1)
         success = prediction == label
         info.update(
             label=label,
-            _label=self._ones,
+            _label=self._ones.clone(),
             prediction=prediction,
-            _prediction=self._ones,
+            _prediction=self._ones.clone(),
             is_success=success,
-            _is_success=self._ones,
+            _is_success=self._ones.clone(),
         )
-        reward = success.to(torch.float32)
+        if not dense:
+            reward = success.to(torch.float32)
         if mode == AutoresetMode.SAME_STEP:
             final_obs = obs
             obs = self._start(self._random_index())
             info = {
                 **self._get_info(),
                 "final_obs": final_obs,
-                "_final_obs": self._ones,
+                "_final_obs": self._ones.clone(),
                 "final_info": info,
-                "_final_info": self._ones,
+                "_final_info": self._ones.clone(),
             }
         return obs, reward, self._ones.clone(), self._falses.clone(), info
 
