@@ -5,11 +5,11 @@ Two modes (the env kwarg ``reward_mode``):
 - ``"terminal"``: the last step pays ``1.0`` if the argmax of its scores is the label, else ``0.0``;
   every other step pays ``0.0``. The task of Mnih et al. 2014; a 0/1 payment, so a general-purpose
   agent faces a ``K``-armed bandit per image for the class choice.
-- ``"cross_entropy"``: every step ``t = 1 ... T`` pays ``-CE(softmax(logit_scale * clip(scores_t, -1, 1)), label) / log K``,
-  the negative cross-entropy of that step's scores, normalised so that a uniform guess costs ``1`` a step
-  and a sure right one nearly ``0`` (the dense reward of the Active Perception Gym). The scores are
-  clipped to the action box first, so a step costs at most ``(2 * logit_scale + log(K - 1)) / log K``
-  (about ``5.3`` for ``K = 10`` at the default scale).
+- ``"cross_entropy"``: every step ``t = 1 ... T`` pays
+  ``-CE(softmax(logit_scale * clip(scores_t, -1, 1)), label) / log K``, the negative cross-entropy of
+  that step's scores, normalised so that a uniform guess costs ``1`` a step and a sure right one nearly
+  ``0`` (the dense reward of the Active Perception Gym). The scores are clipped to the action box first,
+  so a step costs at most ``(2 * logit_scale + log(K - 1)) / log K`` (about ``5.3`` for ``K = 10``, default scale).
 
 >>> import torch
 >>> scores = torch.tensor([[0.0] * 10, [1.0] + [-1.0] * 9])

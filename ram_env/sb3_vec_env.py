@@ -20,12 +20,21 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.vec_env import VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from ram_env.vector_env import GlimpseVectorEnv
+from ram_env.wrappers import _step_space, cell_centres, discrete_to_box, step_one_hot
 
-__all__ = ["SB3VecEnv", "make_sb3_vec_env"]
+__all__ = [
+    "SB3VecEnv",
+    "make_sb3_vec_env",
+    "VecDiscreteGlimpseActions",
+    "VecFlatDiscreteGlimpseActions",
+    "VecGlimpseStepObservation",
+]
 
 
 def _to_numpy(obs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -120,3 +129,79 @@ def make_sb3_vec_env(env_id: str, num_envs: int, device: str | torch.device = "c
     """``gym.make_vec(env_id, num_envs, device=device, autoreset_mode="same_step", **kwargs)`` as an SB3 VecEnv."""
     venv = gym.make_vec(env_id, num_envs=num_envs, device=device, autoreset_mode="same_step", **kwargs)
     return SB3VecEnv(venv.unwrapped)
+
+
+# -- the wrappers of ram_env.wrappers as SB3 VecEnv wrappers -----------------------------------------
+def _vec_glimpse_config(venv: VecEnv) -> tuple[int, int]:
+    config = venv.get_attr("config", indices=[0])[0]
+    return config.num_glimpses, config.num_classes
+
+
+class VecDiscreteGlimpseActions(VecEnvWrapper):
+    """:class:`DiscreteGlimpseActions` for an SB3 ``VecEnv`` (e.g. the native batched env).
+
+    >>> from ram_env.sb3_vec_env import make_sb3_vec_env
+    >>> venv = VecDiscreteGlimpseActions(make_sb3_vec_env("GlimpseMNIST-v0", num_envs=4, split="val"), grid=5)
+    >>> venv.action_space
+    MultiDiscrete([ 5  5 10])
+    """
+
+    def __init__(self, venv: VecEnv, grid: int = 5) -> None:
+        cell_centres(grid)
+        self.grid = grid
+        self.n_classes = _vec_glimpse_config(venv)[1]
+        super().__init__(venv, action_space=spaces.MultiDiscrete([grid, grid, self.n_classes]))
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self.venv.step_async(discrete_to_box(actions, self.grid, self.n_classes))
+
+    def reset(self) -> VecEnvObs:
+        return self.venv.reset()
+
+    def step_wait(self) -> VecEnvStepReturn:
+        return self.venv.step_wait()
+
+
+class VecFlatDiscreteGlimpseActions(VecDiscreteGlimpseActions):
+    """:class:`FlatDiscreteGlimpseActions` for an SB3 ``VecEnv``."""
+
+    def __init__(self, venv: VecEnv, grid: int = 5) -> None:
+        super().__init__(venv, grid)
+        self.action_space = spaces.Discrete(grid * grid * self.n_classes)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        flat = np.asarray(actions, dtype=np.int64).reshape(-1)
+        triple = np.stack(np.unravel_index(flat, (self.grid, self.grid, self.n_classes)), axis=-1)
+        self.venv.step_async(discrete_to_box(triple, self.grid, self.n_classes))
+
+
+class VecGlimpseStepObservation(VecEnvWrapper):
+    """:class:`GlimpseStepObservation` for an SB3 ``VecEnv``: one step counter per sub-env.
+
+    The ``terminal_observation`` in a finished sub-env's info gets index ``T``.
+
+    >>> from ram_env.sb3_vec_env import make_sb3_vec_env
+    >>> venv = VecGlimpseStepObservation(make_sb3_vec_env("GlimpseMNIST-v0", num_envs=2, split="val"))
+    >>> venv.reset()["step"].tolist()
+    [[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
+    """
+
+    def __init__(self, venv: VecEnv) -> None:
+        self.num_glimpses = _vec_glimpse_config(venv)[0]
+        super().__init__(venv, observation_space=_step_space(venv.observation_space, self.num_glimpses))
+        self._t = np.zeros(self.num_envs, dtype=np.int64)
+
+    def reset(self) -> VecEnvObs:
+        obs = self.venv.reset()
+        self._t[:] = 0
+        return {**obs, "step": step_one_hot(self._t, self.num_glimpses)}
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        self._t = np.minimum(self._t + 1, self.num_glimpses)
+        for j in np.flatnonzero(dones):
+            terminal = infos[j].get("terminal_observation")
+            if terminal is not None:
+                infos[j]["terminal_observation"] = {**terminal, "step": step_one_hot(self._t[j], self.num_glimpses)}
+        self._t[dones] = 0
+        return {**obs, "step": step_one_hot(self._t, self.num_glimpses)}, rewards, dones, infos

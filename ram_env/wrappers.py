@@ -4,17 +4,20 @@ The envs' action is hybrid: a continuous next location ``(x, y)`` and ``n_classe
 only count on the last step (their argmax is the prediction). With that action SB3 PPO and
 RecurrentPPO stayed at chance for 200k steps, while a small discrete choice plus a step counter (a
 memoryless policy cannot otherwise tell which step is judged) took PPO to 62 % val accuracy in the
-same budget (``docs/sb3_results.md``). Each idea is written once, as a function on batched
-numpy arrays, and offered twice: as a Gymnasium wrapper for ``gym.make`` envs and as a
-Stable-Baselines3 ``VecEnvWrapper`` for the native batched env (:func:`ram_env.sb3_vec_env.make_sb3_vec_env`).
+same budget (``docs/sb3_results.md``); ``reward_mode="cross_entropy"`` (a dense reward) is the other way
+in. Each idea is written once, as a function on batched numpy arrays, and offered twice: as a Gymnasium
+wrapper for ``gym.make`` envs and as a Stable-Baselines3 ``VecEnvWrapper`` for the native batched env
+(in :mod:`ram_env.sb3_vec_env`, loaded on first use: ``import ram_env.wrappers`` needs no SB3).
 
+- :class:`TorchToNumpy`: the native vector env (``gym.make_vec``, torch tensors) with numpy observations,
+  rewards, dones and infos, so Gymnasium's vector wrappers (``gymnasium.wrappers.vector``) apply.
 - :class:`DiscreteGlimpseActions`: ``MultiDiscrete([grid, grid, n_classes])`` = (column cell, row
   cell, label); the location is the centre of that cell of a ``grid x grid`` partition of
   ``[-1, 1]^2``, the label becomes a one-hot score vector.
 - :class:`FlatDiscreteGlimpseActions`: the same choices as one ``Discrete(grid * grid * n_classes)``.
 - :class:`GlimpseStepObservation`: adds ``obs["step"]``, the one-hot number of steps taken so far.
-- :class:`VecDiscreteGlimpseActions`, :class:`VecFlatDiscreteGlimpseActions`,
-  :class:`VecGlimpseStepObservation`: the same for SB3 vector envs.
+- ``VecDiscreteGlimpseActions``, ``VecFlatDiscreteGlimpseActions``, ``VecGlimpseStepObservation``: the
+  same for SB3 vector envs (importable from here too).
 
 >>> import gymnasium as gym, ram_env
 >>> env = GlimpseStepObservation(DiscreteGlimpseActions(gym.make("GlimpseMNIST-v0"), grid=5))
@@ -34,21 +37,31 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium import spaces
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
-from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 __all__ = [
+    "TorchToNumpy",
     "DiscreteGlimpseActions",
     "FlatDiscreteGlimpseActions",
     "GlimpseStepObservation",
-    "VecDiscreteGlimpseActions",
-    "VecFlatDiscreteGlimpseActions",
-    "VecGlimpseStepObservation",
     "cell_centres",
     "discrete_to_box",
     "step_one_hot",
+    "to_numpy",
 ]
+
+_SB3_WRAPPERS = ("VecDiscreteGlimpseActions", "VecFlatDiscreteGlimpseActions", "VecGlimpseStepObservation")
+
+
+def __getattr__(name: str) -> Any:
+    """The SB3 vector-env wrappers live in :mod:`ram_env.sb3_vec_env` (they need SB3); they load on first use."""
+    if name in _SB3_WRAPPERS:
+        from ram_env import sb3_vec_env
+
+        return getattr(sb3_vec_env, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- the ideas, once, on batched numpy arrays ------------------------------------------------------
@@ -89,6 +102,15 @@ def step_one_hot(steps: Any, num_glimpses: int) -> np.ndarray:
     [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]
     """
     return np.eye(num_glimpses + 1, dtype=np.float32)[np.asarray(steps, dtype=np.int64)]
+
+
+def to_numpy(value: Any) -> Any:
+    """Torch tensors, also inside (nested) dicts, as numpy arrays on the host; anything else as it is."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, dict):
+        return {key: to_numpy(item) for key, item in value.items()}
+    return value
 
 
 def _glimpse_config(env: gym.Env) -> tuple[int, int]:
@@ -195,77 +217,38 @@ class GlimpseStepObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return {**obs, "step": step_one_hot(self._t, self.num_glimpses)}, reward, terminated, truncated, info
 
 
-# -- Stable-Baselines3 VecEnv wrappers ------------------------------------------------------------
-def _vec_glimpse_config(venv: VecEnv) -> tuple[int, int]:
-    config = venv.get_attr("config", indices=[0])[0]
-    return config.num_glimpses, config.num_classes
+# -- Gymnasium vector wrappers ----------------------------------------------------------------------
+class TorchToNumpy(VectorWrapper):
+    """The native vector env with numpy arrays: Gymnasium's vector wrappers and numpy-based agents apply.
 
+    :class:`~ram_env.vector_env.GlimpseVectorEnv` returns torch tensors on its ``device``; this wrapper
+    hands out numpy arrays on the host instead: observations, rewards (float32), ``terminated`` and
+    ``truncated`` (bool), and every info value, nested ``final_obs`` / ``final_info`` included.
+    Actions may be numpy arrays or torch tensors. Named after Gymnasium's ``JaxToNumpy`` and the
+    reverse of its ``NumpyToTorch``. Wrap it, then stack Gymnasium's wrappers on top:
 
-class VecDiscreteGlimpseActions(VecEnvWrapper):
-    """:class:`DiscreteGlimpseActions` for an SB3 ``VecEnv`` (e.g. the native batched env).
-
-    >>> from ram_env.sb3_vec_env import make_sb3_vec_env
-    >>> venv = VecDiscreteGlimpseActions(make_sb3_vec_env("GlimpseMNIST-v0", num_envs=4, split="val"), grid=5)
-    >>> venv.action_space
-    MultiDiscrete([ 5  5 10])
+    >>> import gymnasium as gym, ram_env
+    >>> from gymnasium.wrappers.vector import FlattenObservation, RecordEpisodeStatistics
+    >>> envs = RecordEpisodeStatistics(FlattenObservation(TorchToNumpy(gym.make_vec("GlimpseMNIST-v0", 4))))
+    >>> obs, info = envs.reset(seed=0)
+    >>> type(obs).__name__, obs.shape, envs.metadata["autoreset_mode"].value
+    ('ndarray', (4, 66), 'NextStep')
     """
 
-    def __init__(self, venv: VecEnv, grid: int = 5) -> None:
-        cell_centres(grid)
-        self.grid = grid
-        self.n_classes = _vec_glimpse_config(venv)[1]
-        super().__init__(venv, action_space=spaces.MultiDiscrete([grid, grid, self.n_classes]))
+    def __init__(self, env: VectorEnv) -> None:
+        super().__init__(env)
 
-    def step_async(self, actions: np.ndarray) -> None:
-        self.venv.step_async(discrete_to_box(actions, self.grid, self.n_classes))
+    @property
+    def autoreset_mode(self) -> AutoresetMode:
+        """The wrapped env's autoreset mode (also ``metadata["autoreset_mode"]``), as on ``SyncVectorEnv``."""
+        return self.env.metadata["autoreset_mode"]
 
-    def reset(self) -> VecEnvObs:
-        return self.venv.reset()
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        return to_numpy(obs), to_numpy(info)
 
-    def step_wait(self) -> VecEnvStepReturn:
-        return self.venv.step_wait()
-
-
-class VecFlatDiscreteGlimpseActions(VecDiscreteGlimpseActions):
-    """:class:`FlatDiscreteGlimpseActions` for an SB3 ``VecEnv``."""
-
-    def __init__(self, venv: VecEnv, grid: int = 5) -> None:
-        super().__init__(venv, grid)
-        self.action_space = spaces.Discrete(grid * grid * self.n_classes)
-
-    def step_async(self, actions: np.ndarray) -> None:
-        flat = np.asarray(actions, dtype=np.int64).reshape(-1)
-        triple = np.stack(np.unravel_index(flat, (self.grid, self.grid, self.n_classes)), axis=-1)
-        self.venv.step_async(discrete_to_box(triple, self.grid, self.n_classes))
-
-
-class VecGlimpseStepObservation(VecEnvWrapper):
-    """:class:`GlimpseStepObservation` for an SB3 ``VecEnv``: one step counter per sub-env.
-
-    The ``terminal_observation`` in a finished sub-env's info gets index ``T``.
-
-    >>> from ram_env.sb3_vec_env import make_sb3_vec_env
-    >>> venv = VecGlimpseStepObservation(make_sb3_vec_env("GlimpseMNIST-v0", num_envs=2, split="val"))
-    >>> venv.reset()["step"].tolist()
-    [[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
-    """
-
-    def __init__(self, venv: VecEnv) -> None:
-        self.num_glimpses = _vec_glimpse_config(venv)[0]
-        super().__init__(venv, observation_space=_step_space(venv.observation_space, self.num_glimpses))
-        self._t = np.zeros(self.num_envs, dtype=np.int64)
-
-    def reset(self) -> VecEnvObs:
-        obs = self.venv.reset()
-        self._t[:] = 0
-        return {**obs, "step": step_one_hot(self._t, self.num_glimpses)}
-
-    def step_wait(self) -> VecEnvStepReturn:
-        obs, rewards, dones, infos = self.venv.step_wait()
-        self._t = np.minimum(self._t + 1, self.num_glimpses)
-        for j in np.flatnonzero(dones):
-            terminal = infos[j].get("terminal_observation")
-            if terminal is not None:
-                infos[j]["terminal_observation"] = {**terminal, "step": step_one_hot(self._t[j], self.num_glimpses)}
-        self._t[dones] = 0
-        return {**obs, "step": step_one_hot(self._t, self.num_glimpses)}, rewards, dones, infos
+    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        return to_numpy(obs), to_numpy(reward), to_numpy(terminated), to_numpy(truncated), to_numpy(info)

@@ -6,9 +6,11 @@ import doctest
 
 import pytest
 
+import ram_env.rewards
+import ram_env.sb3_vec_env
 import ram_env.wrappers
 
-MODULES = [ram_env.wrappers]
+MODULES = [ram_env.wrappers, ram_env.sb3_vec_env, ram_env.rewards]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

@@ -64,6 +64,8 @@ def test_episode_semantics(env_id):
             assert reward == 0.0 and terminated is False and "label" not in info
     assert terminated is True and reward == 1.0
     assert info == {"index": 7, "label": label, "prediction": label, "is_success": True}
+    # numpy scalars, as Gymnasium's vector envs and TorchRL's info readers expect
+    assert [type(v) for v in info.values()] == [np.int64, np.int64, np.int64, np.bool_]
     with pytest.raises(RuntimeError, match="after the episode ended"):
         env.step(action)
     # A wrong class scores 0.
@@ -72,7 +74,7 @@ def test_episode_semantics(env_id):
     wrong[2 + (label + 1) % 10] = 1.0
     for _ in range(cfg.num_glimpses):
         _, reward, terminated, _, info = env.step(wrong)
-    assert reward == 0.0 and info["is_success"] is False and info["prediction"] == (label + 1) % 10
+    assert reward == 0.0 and info["is_success"] == np.False_ and info["prediction"] == (label + 1) % 10
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

@@ -55,7 +55,7 @@ def test_script_writes_its_artefacts(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     (run_dir,) = tmp_path.iterdir()
     names = {p.name for p in run_dir.iterdir()}
-    assert {"best_model.zip", "final_model.zip", "evaluations.npz", "progress.csv", "results.json"} <= names
+    assert {"best_model.zip", "final_model.zip", "evaluations.csv", "progress.csv", "results.json"} <= names
     assert any(name.startswith("events.out.tfevents") for name in names)
     results = json.loads((run_dir / "results.json").read_text())
     assert results["env_steps"] >= 192 and results["test_images"] == 10_000
@@ -67,7 +67,7 @@ def test_help_lists_every_flag():
     out = subprocess.run([sys.executable, str(ROOT / "train" / "sb3_agent.py"), "--help"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    for flag in ("--algo", "--env", "--actions", "--step-obs", "--num-envs", "--vec", "--total-timesteps", "--seed"):
+    for flag in ("--algo", "--env", "--reward-mode", "--logit-scale", "--actions", "--step-obs", "--num-envs", "--vec", "--total-timesteps", "--seed"):
         assert flag in out.stdout
 
 

@@ -7,11 +7,11 @@
 What it does, top to bottom: build the training envs (``--vec native``: the batched torch env through
 :func:`ram_env.sb3_vec_env.make_sb3_vec_env`; ``--vec dummy``: a ``DummyVecEnv`` of ``gym.make``),
 optionally with the wrappers of :mod:`ram_env.wrappers` (discrete actions, a step counter); train with
-``progress_bar=True`` and SB3's ``EvalCallback`` on the ``val`` split (its success rate is the
-accuracy; the best model on val is kept); then run the val-selected model deterministically on every
+``progress_bar=True``, measuring the deterministic policy's accuracy on the ``val`` split every
+``--eval-every`` env steps (the best model on val is kept); then run the val-selected model deterministically on every
 test image exactly once. Everything lands in ``runs/<env>__<exp>__<seed>__<time>/``: TensorBoard
 events and ``progress.csv``, ``best_model.zip`` (val-selected), ``final_model.zip``,
-``evaluations.npz`` and ``results.json`` (command, env steps, wall-clock, hardware, val and test
+``evaluations.csv`` and ``results.json`` (command, env steps, wall-clock, hardware, val and test
 accuracy).
 
 Why the defaults (an episode is ``T = 6`` steps and pays 1 on the last step if the label is right);
@@ -49,7 +49,7 @@ import torch
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper, VecFrameStack, VecMonitor
@@ -88,6 +88,11 @@ class Args:
     """any registered glimpse env id"""
     env_kwargs: dict | None = None
     """extra gym.make kwargs as a JSON object, e.g. '{"num_glimpses": 4}'"""
+    reward_mode: str = "terminal"
+    """the env's `reward_mode`: `terminal` (0/1 on the last step) or `cross_entropy` (every step pays the negative
+    cross-entropy of that step's class scores, normalised by log K)"""
+    logit_scale: float = 5.0
+    """the env's `logit_scale` for `--reward-mode cross_entropy`"""
     actions: str = "discrete"
     """`continuous` (the env's own Box [x, y, scores]), `discrete` (MultiDiscrete([grid, grid, n_classes])) or
     `flat` (one Discrete(grid*grid*n_classes)); see ram_env/wrappers.py"""
@@ -123,6 +128,8 @@ class Args:
     net_arch: int | None = None
     """width of the two hidden layers of the policy and value MLPs and of the LSTM (None: 256 for ppo, 128 for
     recurrent-ppo)"""
+    log_std_init: float = 0.0
+    """initial log standard deviation of the Gaussian policy (continuous actions only; SB3's default 0 is a std of 1)"""
     eval_every: int = 100_000
     """env steps between evaluations on the val split"""
     eval_images: int = 5000
@@ -165,6 +172,11 @@ class IndexedReset(VecEnvWrapper):
         return self.venv.step_wait()
 
 
+def env_kwargs(args: Args) -> dict[str, Any]:
+    """The keyword arguments of every env the script builds: ``--env-kwargs`` plus the reward flags."""
+    return {"reward_mode": args.reward_mode, "logit_scale": args.logit_scale, **(args.env_kwargs or {})}
+
+
 def wrap_vec(venv: VecEnv, args: Args) -> VecEnv:
     """The wrappers of ``args`` around an SB3 VecEnv of the raw glimpse env."""
     if args.actions == "discrete":
@@ -179,7 +191,7 @@ def wrap_vec(venv: VecEnv, args: Args) -> VecEnv:
 
 
 def make_train_env(args: Args) -> VecEnv:
-    kwargs = args.env_kwargs or {}
+    kwargs = env_kwargs(args)
     if args.vec == "native":
         venv = make_sb3_vec_env(args.env, num_envs=args.num_envs, **kwargs)
         return wrap_vec(venv, args)
@@ -202,7 +214,7 @@ def make_train_env(args: Args) -> VecEnv:
 
 def make_sweep_env(args: Args, split: str, num_envs: int) -> tuple[VecEnv, IndexedReset]:
     """A native env stack over ``split`` whose resets show chosen images (see :class:`IndexedReset`)."""
-    base = IndexedReset(make_sb3_vec_env(args.env, num_envs=num_envs, split=split, **(args.env_kwargs or {})),
+    base = IndexedReset(make_sb3_vec_env(args.env, num_envs=num_envs, split=split, **env_kwargs(args)),
                         np.arange(num_envs))
     return wrap_vec(base, args), base
 
@@ -215,6 +227,8 @@ def make_model(args: Args, venv: VecEnv) -> BaseAlgorithm:
     policy_kwargs: dict[str, Any] = {"net_arch": [width, width]}
     if args.algo == "recurrent-ppo":
         policy_kwargs["lstm_hidden_size"] = width
+    if args.actions == "continuous":
+        policy_kwargs["log_std_init"] = args.log_std_init
     return algo(
         policy,
         venv,
@@ -238,7 +252,7 @@ def sweep_accuracy(
 ) -> float:
     """Accuracy of the deterministic policy over the first ``num_images`` (default all) images of ``split``, each
     exactly once."""
-    n = len(gym.make(args.env, split=split, **(args.env_kwargs or {})).unwrapped.config.labels)
+    n = len(gym.make(args.env, split=split, **env_kwargs(args)).unwrapped.config.labels)
     n = n if num_images is None else min(n, num_images)
     num_envs = min(n, chunk)
     venv, base = make_sweep_env(args, split, num_envs)
@@ -258,6 +272,43 @@ def sweep_accuracy(
         correct += sum(info["is_success"] for info in infos[:count])
     venv.close()
     return correct / n
+
+
+class ValAccuracy(BaseCallback):
+    """Every ``every`` env steps, measure :func:`sweep_accuracy` on the first ``images`` val images and keep the
+    best model as ``best_model.zip`` (written to a temporary name, then renamed); ``history`` holds
+    ``(env steps, accuracy)``. Selection by accuracy, whatever the reward mode (under ``cross_entropy`` the
+    mean return is not the accuracy)."""
+
+    def __init__(self, args: Args, run_dir: Path, every: int, images: int) -> None:
+        super().__init__()
+        self.args, self.run_dir, self.every, self.images = args, run_dir, every, images
+        self.history: list[tuple[int, float]] = []
+        self.best = -1.0
+        self._next = every
+
+    def _evaluate(self) -> None:
+        accuracy = sweep_accuracy(self.model, self.args, "val", self.images)
+        self.history.append((int(self.num_timesteps), accuracy))
+        self.logger.record("eval/val_accuracy", accuracy)
+        if accuracy > self.best:
+            self.best = accuracy
+            self.model.save(self.run_dir / "best_model.tmp.zip")
+            (self.run_dir / "best_model.tmp.zip").replace(self.run_dir / "best_model.zip")
+        tmp = self.run_dir / "evaluations.csv.tmp"
+        tmp.write_text("env_steps,val_accuracy\n" + "".join(f"{n},{a:.4f}\n" for n, a in self.history))
+        tmp.replace(self.run_dir / "evaluations.csv")
+        print(f"{self.num_timesteps} env steps: val accuracy {accuracy:.4f} (best {self.best:.4f})", flush=True)
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.every
+            self._evaluate()
+        return True
+
+    def _on_training_end(self) -> None:
+        if not self.history or self.history[-1][0] != self.num_timesteps:
+            self._evaluate()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -284,24 +335,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # -- envs -----------------------------------------------------------------------------------------
     train_env = make_train_env(args)
     train_env.seed(args.seed)
-    eval_env, _ = make_sweep_env(args, "val", args.eval_images)
 
     # -- the agent --------------------------------------------------------------------------------------
     model = make_model(args, train_env)
     model.set_logger(logger)
-    eval_callback = EvalCallback(
-        eval_env,
-        n_eval_episodes=args.eval_images,
-        eval_freq=max(args.eval_every // args.num_envs, 1),
-        best_model_save_path=str(run_dir),
-        log_path=str(run_dir),
-        deterministic=True,
-        verbose=1,
-    )
+    val_callback = ValAccuracy(args, run_dir, args.eval_every, args.eval_images)
 
     # -- train ------------------------------------------------------------------------------------------
     start = time.time()
-    model.learn(total_timesteps=args.total_timesteps, callback=eval_callback, progress_bar=args.progress_bar)
+    model.learn(total_timesteps=args.total_timesteps, callback=val_callback, progress_bar=args.progress_bar)
     train_seconds = time.time() - start
     model.save(run_dir / "final_model")
 
@@ -316,8 +358,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "train_wall_clock_s": round(train_seconds, 1),
         "hardware": f"{hardware('cpu')}, torch {torch.__version__}",
         "val_images": args.eval_images,
-        "best_val_accuracy": float(eval_callback.best_mean_reward),
-        "final_val_accuracy": float(eval_callback.last_mean_reward),
+        "best_val_accuracy": val_callback.best,
+        "final_val_accuracy": val_callback.history[-1][1],
+        "val_history": val_callback.history,
         "args": asdict(args),
     }
     if args.test:
@@ -329,7 +372,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {run_dir / 'results.json'}")
     train_env.close()
-    eval_env.close()
     return results
 
 
