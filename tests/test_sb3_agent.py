@@ -67,7 +67,9 @@ def test_help_lists_every_flag():
     out = subprocess.run([sys.executable, str(ROOT / "train" / "sb3_agent.py"), "--help"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    for flag in ("--algo", "--env", "--reward-mode", "--logit-scale", "--actions", "--step-obs", "--num-envs", "--vec", "--total-timesteps", "--seed"):
+    flags = ("--algo", "--env", "--reward-mode", "--logit-scale", "--log-std-init", "--actions", "--step-obs",
+             "--num-envs", "--vec", "--total-timesteps", "--seed")
+    for flag in flags:
         assert flag in out.stdout
 
 
