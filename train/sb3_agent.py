@@ -47,7 +47,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from sb3_contrib import RecurrentPPO
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
@@ -73,17 +73,20 @@ from ram_env.wrappers import (  # noqa: E402
 ALGOS: dict[str, tuple[type[BaseAlgorithm], str]] = {
     "ppo": (PPO, "MultiInputPolicy"),
     "recurrent-ppo": (RecurrentPPO, "MultiInputLstmPolicy"),
+    "sac": (SAC, "MultiInputPolicy"),
 }
 ALGO_DEFAULTS: dict[str, dict[str, int]] = {
     "ppo": {"n_epochs": 10, "net_arch": 256},
     "recurrent-ppo": {"n_epochs": 4, "net_arch": 128},
+    "sac": {"net_arch": 256},
 }
 
 
 @dataclass
 class Args:
     algo: str = "ppo"
-    """`ppo` (SB3 PPO, MultiInputPolicy) or `recurrent-ppo` (sb3-contrib RecurrentPPO, MultiInputLstmPolicy)"""
+    """`ppo` (SB3 PPO, MultiInputPolicy), `recurrent-ppo` (sb3-contrib RecurrentPPO, MultiInputLstmPolicy) or `sac`
+    (SB3 SAC, MultiInputPolicy; continuous actions only)"""
     env: str = "GlimpseMNIST-v0"
     """any registered glimpse env id"""
     env_kwargs: dict | None = None
@@ -130,6 +133,12 @@ class Args:
     recurrent-ppo)"""
     log_std_init: float = 0.0
     """initial log standard deviation of the Gaussian policy (continuous actions only; SB3's default 0 is a std of 1)"""
+    buffer_size: int = 300_000
+    """SAC: replay buffer size, in env steps"""
+    gradient_steps: int = 1
+    """SAC: gradient steps after each step of the vector env (which collects `num_envs` env steps)"""
+    learning_starts: int = 10_000
+    """SAC: env steps of random actions before learning starts"""
     eval_every: int = 100_000
     """env steps between evaluations on the val split"""
     eval_images: int = 5000
@@ -229,21 +238,20 @@ def make_model(args: Args, venv: VecEnv) -> BaseAlgorithm:
         policy_kwargs["lstm_hidden_size"] = width
     if args.actions == "continuous":
         policy_kwargs["log_std_init"] = args.log_std_init
+    common = {"learning_rate": args.learning_rate, "gamma": args.gamma, "batch_size": args.batch_size,
+              "policy_kwargs": policy_kwargs, "seed": args.seed, "device": "cpu", "verbose": 0}
+    if args.algo == "sac":
+        return algo(policy, venv, buffer_size=args.buffer_size, learning_starts=args.learning_starts,
+                    gradient_steps=args.gradient_steps, **common)
     return algo(
         policy,
         venv,
         n_steps=args.n_steps,
-        batch_size=args.batch_size,
         n_epochs=defaults["n_epochs"] if args.n_epochs is None else args.n_epochs,
-        learning_rate=args.learning_rate,
-        gamma=args.gamma,
         gae_lambda=args.gae_lambda,
         ent_coef=args.ent_coef,
         clip_range=args.clip_range,
-        policy_kwargs=policy_kwargs,
-        seed=args.seed,
-        device="cpu",
-        verbose=0,
+        **common,
     )
 
 
@@ -317,6 +325,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"--algo must be one of {sorted(ALGOS)}, got {args.algo!r}")
     if args.actions not in ("continuous", "discrete", "flat") or args.vec not in ("native", "dummy"):
         raise SystemExit("--actions must be continuous|discrete|flat and --vec native|dummy")
+    if args.algo == "sac" and args.actions != "continuous":
+        raise SystemExit("--algo sac needs --actions continuous (SAC acts in a Box)")
     command = shlex.join([sys.executable, *sys.argv] if argv is None else ["train/sb3_agent.py", *argv])
 
     # -- seeding, run folder, logger ----------------------------------------------------------------
