@@ -85,8 +85,8 @@ ALGO_DEFAULTS: dict[str, dict[str, int]] = {
 @dataclass
 class Args:
     algo: str = "ppo"
-    """`ppo` (SB3 PPO, MultiInputPolicy), `recurrent-ppo` (sb3-contrib RecurrentPPO, MultiInputLstmPolicy) or `sac`
-    (SB3 SAC, MultiInputPolicy; continuous actions only)"""
+    """`ppo` (SB3 PPO, MultiInputPolicy), `recurrent-ppo` (sb3-contrib RecurrentPPO, MultiInputLstmPolicy), `sac`
+    (SB3 SAC, MultiInputPolicy; continuous actions only) or `random` (no training: uniformly random actions)"""
     env: str = "GlimpseMNIST-v0"
     """any registered glimpse env id"""
     env_kwargs: dict | None = None
@@ -255,16 +255,14 @@ def make_model(args: Args, venv: VecEnv) -> BaseAlgorithm:
     )
 
 
-def sweep_accuracy(
-    model: BaseAlgorithm, args: Args, split: str, num_images: int | None = None, chunk: int = 5000
-) -> float:
-    """Accuracy of the deterministic policy over the first ``num_images`` (default all) images of ``split``, each
-    exactly once."""
+def sweep(model: Any, args: Args, split: str, num_images: int | None = None, chunk: int = 5000) -> tuple[float, float]:
+    """(accuracy, mean episode return) of the deterministic policy over the first ``num_images`` (default all)
+    images of ``split``, each exactly once."""
     n = len(gym.make(args.env, split=split, **env_kwargs(args)).unwrapped.config.labels)
     n = n if num_images is None else min(n, num_images)
     num_envs = min(n, chunk)
     venv, base = make_sweep_env(args, split, num_envs)
-    correct = 0
+    correct, total_return = 0, 0.0
     for start in range(0, n, num_envs):
         index = np.arange(start, start + num_envs)
         count = min(num_envs, n - start)
@@ -272,14 +270,38 @@ def sweep_accuracy(
         obs = venv.reset()
         state, episode_start = None, np.ones(num_envs, dtype=bool)
         dones = np.zeros(num_envs, dtype=bool)
+        returns = np.zeros(num_envs)
         while not dones.all():
             action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=True)
-            obs, _, dones, infos = venv.step(action)
+            obs, rewards, dones, infos = venv.step(action)
+            returns += rewards
             episode_start = dones
         assert [info["index"] for info in infos[:count]] == index[:count].tolist()
         correct += sum(info["is_success"] for info in infos[:count])
+        total_return += float(returns[:count].sum())
     venv.close()
-    return correct / n
+    return correct / n, total_return / n
+
+
+def sweep_accuracy(
+    model: Any, args: Args, split: str, num_images: int | None = None, chunk: int = 5000
+) -> float:
+    """Accuracy of the deterministic policy over the first ``num_images`` (default all) images of ``split``, each
+    exactly once."""
+    return sweep(model, args, split, num_images, chunk)[0]
+
+
+class RandomPolicy:
+    """Uniformly random actions of the (wrapped) env's action space, with SB3's ``predict``: the floor of a table."""
+
+    def __init__(self, venv: VecEnv, seed: int) -> None:
+        self.space = venv.action_space
+        self.space.seed(seed)
+        self.num_timesteps = 0
+
+    def predict(self, obs: dict[str, np.ndarray], state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, Any]:
+        return np.stack([self.space.sample() for _ in range(len(obs["location"]))]), state
 
 
 class ValAccuracy(BaseCallback):
@@ -321,8 +343,8 @@ class ValAccuracy(BaseCallback):
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args, _ = parse(Args, argv, description=__doc__)
-    if args.algo not in ALGOS:
-        raise SystemExit(f"--algo must be one of {sorted(ALGOS)}, got {args.algo!r}")
+    if args.algo not in (*ALGOS, "random"):
+        raise SystemExit(f"--algo must be one of {sorted(ALGOS) + ['random']}, got {args.algo!r}")
     if args.actions not in ("continuous", "discrete", "flat") or args.vec not in ("native", "dummy"):
         raise SystemExit("--actions must be continuous|discrete|flat and --vec native|dummy")
     if args.algo == "sac" and args.actions != "continuous":
@@ -347,19 +369,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     train_env.seed(args.seed)
 
     # -- the agent --------------------------------------------------------------------------------------
-    model = make_model(args, train_env)
-    model.set_logger(logger)
     val_callback = ValAccuracy(args, run_dir, args.eval_every, args.eval_images)
-
-    # -- train ------------------------------------------------------------------------------------------
     start = time.time()
-    model.learn(total_timesteps=args.total_timesteps, callback=val_callback, progress_bar=args.progress_bar)
+    if args.algo == "random":  # no training: the floor
+        model: Any = RandomPolicy(train_env, args.seed)
+        best = model
+        val_callback.history.append((0, sweep_accuracy(model, args, "val", args.eval_images)))
+        val_callback.best = val_callback.history[0][1]
+    else:
+        model = make_model(args, train_env)
+        model.set_logger(logger)
+        # -- train --------------------------------------------------------------------------------------
+        model.learn(total_timesteps=args.total_timesteps, callback=val_callback, progress_bar=args.progress_bar)
+        model.save(run_dir / "final_model")
+        best_path = run_dir / "best_model.zip"
+        best = ALGOS[args.algo][0].load(best_path, device="cpu") if best_path.exists() else model
     train_seconds = time.time() - start
-    model.save(run_dir / "final_model")
 
     # -- test the val-selected model on the whole test split ---------------------------------------------
-    best_path = run_dir / "best_model.zip"
-    best = ALGOS[args.algo][0].load(best_path, device="cpu") if best_path.exists() else model
     results: dict[str, Any] = {
         "command": command,
         "algo": args.algo,
@@ -375,7 +402,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     if args.test:
         start = time.time()
-        results["test_accuracy"] = sweep_accuracy(best, args, "test")
+        results["test_accuracy"], results["test_mean_return"] = sweep(best, args, "test")
         results["test_images"] = len(gym.make(args.env, split="test").unwrapped.config.labels)
         results["test_wall_clock_s"] = round(time.time() - start, 1)
         print(f"test accuracy (val-selected model, {results['test_images']} images): {results['test_accuracy']:.4f}")
