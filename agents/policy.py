@@ -17,7 +17,11 @@ by the env on steps ``1 ... T-1``) and the class scores of the current state (us
 
 from __future__ import annotations
 
+import inspect
 import os
+import pickle
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -30,8 +34,13 @@ import torch
 from agents.networks import RAM, RAMConfig, eval_mode
 from agents.rollout import make_action
 from ram_env.atomic import atomic_path
+from ram_env.glimpse_env import GlimpseEnv
 
-__all__ = ["RAMPolicy", "read_model_file", "resolve_device", "to_plain", "write_model_file"]
+TASK_DATA_KWARGS = frozenset({"dataset", "images", "labels", "num_classes", "canvas_size", "num_clutter",
+                              "clutter_size"})
+"""Env kwargs that say which images a policy classifies: :meth:`RAMPolicy.make_env` warns when they change."""
+
+__all__ = ["RAMPolicy", "load_torch_file", "read_model_file", "resolve_device", "to_plain", "write_model_file"]
 
 _FORMAT = "ram_policy/1"
 
@@ -74,10 +83,31 @@ def write_model_file(path: str | os.PathLike, fmt: str, config: dict[str, Any], 
         torch.save(payload, tmp)
 
 
+def load_torch_file(path: str | os.PathLike, kind: str, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``, with a ``ValueError`` that says what is wrong when ``path`` is not a
+    readable torch file: empty (a copy or a write that died), truncated or not a torch file, or holding objects other
+    than tensors and plain values (never unpickled). ``kind`` names what the file should be, e.g. "a RAM policy"."""
+    where = os.fspath(path)
+    if os.path.getsize(where) == 0:  # a missing file raises FileNotFoundError here, which says it already
+        raise ValueError(f"{where!r} is empty (0 bytes): not {kind} file (an interrupted copy or write?)")
+    try:
+        return torch.load(where, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refused a global, or the bytes are not a pickle
+        found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. Please|\n|$)", str(err).strip())
+        raise ValueError(f"{where!r} is not {kind} file: it holds something other than tensors and plain values, "
+                         f"which is never unpickled ({found.group(1) if found else type(err).__name__})") from None
+    except (EOFError, RuntimeError, OSError) as err:
+        if isinstance(err, RuntimeError) and "PytorchStreamReader" not in str(err):
+            raise  # not a reading error (e.g. a map_location device this machine lacks)
+        if isinstance(err, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise  # these say what is wrong already
+        raise ValueError(f"{where!r} is not {kind} file: truncated or not a torch file ({err})") from None
+
+
 def read_model_file(path: str | os.PathLike, fmt: str, kind: str, device: torch.device) -> dict[str, Any]:
     """The payload :func:`write_model_file` wrote, loaded with ``weights_only=True`` onto ``device``; ValueError
     naming ``kind`` unless the file is of format ``fmt``."""
-    payload = torch.load(path, map_location=device, weights_only=True)
+    payload = load_torch_file(path, kind, device)
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise ValueError(f"{os.fspath(path)!r} is not {kind} file (format {fmt!r})")
     return payload
@@ -106,8 +136,32 @@ class RAMPolicy:
         return self.model.classifier.weight.device
 
     def make_env(self, **overrides: Any) -> gym.Env:
-        """``gym.make(env_id, **env_kwargs, **overrides)``: the single env this policy acts in."""
+        """``gym.make(env_id, **env_kwargs, **overrides)``: the single env this policy acts in.
+
+        Overrides that change the images the policy classifies (``dataset``, ``images``, ``labels``, the canvas and
+        its clutter) warn: with the same shapes the policy runs without error, but what it learned does not hold
+        there (MNIST weights on Fashion-MNIST err on nine images of ten).
+        """
+        for key in sorted(TASK_DATA_KWARGS & set(overrides)):
+            trained = self._trained_value(key)
+            if key in ("images", "labels") or overrides[key] != trained:
+                warnings.warn(
+                    f"this policy was trained on {self.env_id} with {key}={trained!r}; make_env({key}=...) runs it on "
+                    "other images, where its error is not the one it was measured at",
+                    UserWarning,
+                    stacklevel=2,
+                )
         return gym.make(self.env_id, **{**self.env_kwargs, **overrides})
+
+    def _trained_value(self, key: str) -> Any:
+        """The value of env kwarg ``key`` the policy was trained with: its file's, else the id's, else the default."""
+        if key in self.env_kwargs:
+            return self.env_kwargs[key]
+        spec_kwargs = gym.spec(self.env_id).kwargs
+        if key in spec_kwargs:
+            return spec_kwargs[key]
+        parameter = inspect.signature(GlimpseEnv).parameters.get(key)
+        return None if parameter is None else parameter.default
 
     # -- inference --------------------------------------------------------------------------------
     def _as_tensor(self, value: Any, dtype: torch.dtype) -> torch.Tensor:

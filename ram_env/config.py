@@ -11,6 +11,7 @@ import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,10 +19,30 @@ from gymnasium import spaces
 
 from ram_env import data
 from ram_env.canvas import CanvasSpec, random_splits
-from ram_env.retina import glimpse_length
+from ram_env.retina import MAX_IMAGE_PIXELS, check_retina, glimpse_length
 from ram_env.rewards import DEFAULT_LOGIT_SCALE, check_logit_scale, check_reward_mode
 
-__all__ = ["GlimpseConfig", "make_config", "to_nchw", "TRAINING_ONLY_KWARGS"]
+__all__ = [
+    "GlimpseConfig",
+    "MAX_CHANNELS",
+    "MAX_GLIMPSE_LENGTH",
+    "MAX_NUM_CLASSES",
+    "MAX_NUM_CLUTTER",
+    "TRAINING_ONLY_KWARGS",
+    "as_real_array",
+    "is_real_dtype",
+    "make_config",
+    "to_nchw",
+]
+
+MAX_NUM_CLASSES = 2**16
+"""The most classes an env may have (the action holds one score per class)."""
+MAX_CHANNELS = 4
+"""The most channels an image may have (1 grey, 3 RGB, 4 RGBA): more in ``images=`` is taken for channels-first."""
+MAX_GLIMPSE_LENGTH = 2**22
+"""The longest glimpse (``num_scales * channels * glimpse_size**2`` values) an observation may hold (16 MB)."""
+MAX_NUM_CLUTTER = 1024
+"""The most clutter pieces a canvas may get (each costs five random draws and a paste per episode)."""
 
 TRAINING_ONLY_KWARGS = frozenset({"max_shift", "horizontal_flip", "max_rotation"})
 """Env keyword arguments that change only ``train`` and ``trainval`` episodes (augmentation): ``val`` and ``test``
@@ -91,9 +112,47 @@ def to_nchw(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
-def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+_TORCH_INTEGERS = tuple(
+    getattr(torch, name)
+    for name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+    if hasattr(torch, name)  # uint16 ... uint64 since torch 2.3
+)
+
+
+def is_real_dtype(dtype: torch.dtype) -> bool:
+    """Whether tensors of ``dtype`` hold real numbers an action may be made of: any float (bfloat16 included) or
+    integer dtype; not bool, complex or quantized ones."""
+    return dtype.is_floating_point or dtype in _TORCH_INTEGERS
+
+
+def as_real_array(value: Any, name: str, shape: str) -> np.ndarray:
+    """``value`` (an array, a sequence or a tensor) as a numpy array of a float or integer dtype, else ``TypeError``
+    (``ValueError`` for a ragged sequence); ``shape`` says in the message what is expected.
+
+    Tensors come to the host as float32 (numpy has no bfloat16), which is what both envs make of every action
+    next; the actions both envs accept are the same (see :func:`is_real_dtype`).
+    """
+    expected = f"{name} must be real numbers (a real-valued float or integer dtype) of shape {shape}"
+    if isinstance(value, torch.Tensor):
+        if not is_real_dtype(value.dtype):
+            raise TypeError(f"{expected}, got a tensor of dtype {value.dtype}")
+        value = value.detach().to("cpu", torch.float32).numpy()
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as err:  # ragged sequences, objects numpy cannot take
+        raise ValueError(f"{expected}, got a {type(value).__name__} that is not one array: {err}") from err
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{expected}, got dtype {arr.dtype}")
+    return arr
+
+
+def _positive_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}{'' if maximum is None else f' and <= {maximum}'}, got {value!r}"
+        )
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer >= {minimum} and <= {maximum}, got {value!r}")
     return int(value)
 
 
@@ -121,11 +180,30 @@ def _user_data(images: object, labels: object, num_classes: int | None) -> tuple
         raise ValueError(
             f"images must be a non-empty uint8 array (N, H, W) or (N, H, W, C), got {images.dtype} {images.shape}"
         )
+    if images.ndim == 4 and not 1 <= images.shape[3] <= MAX_CHANNELS:
+        hint = (
+            "; it looks channels-first (N, C, H, W): pass images.transpose(0, 2, 3, 1)"
+            if 1 <= images.shape[1] <= MAX_CHANNELS
+            else ""
+        )
+        raise ValueError(
+            f"images must be channels-last (N, H, W, C) with 1 to {MAX_CHANNELS} channels, got shape "
+            f"{images.shape}{hint}"
+        )
+    if min(images.shape[1:3]) < 1 or images.shape[1] * images.shape[2] > MAX_IMAGE_PIXELS:
+        raise ValueError(
+            f"images must have between 1 and {MAX_IMAGE_PIXELS} pixels (H * W, what the retina's int32 "
+            f"summed-area table sums exactly), got {images.shape[1]} x {images.shape[2]}"
+        )
     if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
         raise ValueError(
             f"labels must be non-negative integers of shape ({images.shape[0]},), got {labels.dtype} {labels.shape}"
         )
-    n_classes = int(labels.max()) + 1 if num_classes is None else _positive_int("num_classes", num_classes, 2)
+    if labels.max() >= MAX_NUM_CLASSES:
+        raise ValueError(f"labels must lie in [0, {MAX_NUM_CLASSES}), got a label {int(labels.max())}")
+    n_classes = (
+        int(labels.max()) + 1 if num_classes is None else _positive_int("num_classes", num_classes, 2, MAX_NUM_CLASSES)
+    )
     if labels.max() >= n_classes:
         raise ValueError(f"labels must lie in [0, {n_classes}), got a label {int(labels.max())}")
     images = np.array(images, copy=True)
@@ -162,10 +240,16 @@ def make_config(
     """
     reward_mode = check_reward_mode(reward_mode)
     logit_scale = check_logit_scale(logit_scale)
-    if split not in data.SPLITS:
+    if not isinstance(split, str) or split not in data.SPLITS:
         raise ValueError(f"split must be one of {data.SPLITS}, got {split!r}")
+    if not isinstance(dataset, str):
+        raise ValueError(f"dataset must be one of {data.DATASETS}, got {dataset!r}")
+    if not isinstance(download, bool | np.bool_):
+        raise ValueError(f"download must be True or False, got {download!r}")
+    if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
+        raise ValueError(f"data_dir must be a folder path (str or os.PathLike) or None, got {data_dir!r}")
     if images is None and labels is None:
-        images, labels = data.load_split(dataset, split, data_dir=data_dir, download=download)
+        images, labels = data.load_split(dataset, split, data_dir=data_dir, download=bool(download))
         n_classes = 10  # every built-in dataset has ten classes
     elif images is None or labels is None:
         raise ValueError("images and labels must be given together (or neither, to load `dataset`)")
@@ -174,13 +258,25 @@ def make_config(
     num_glimpses = _positive_int("num_glimpses", num_glimpses)
     glimpse_size = _positive_int("glimpse_size", glimpse_size)
     num_scales = _positive_int("num_scales", num_scales)
-    num_clutter = _positive_int("num_clutter", num_clutter, 0)
+    check_retina(glimpse_size, num_scales)
+    channels = 1 if images.ndim == 3 else int(images.shape[3])
+    if glimpse_length(glimpse_size, num_scales, channels) > MAX_GLIMPSE_LENGTH:
+        raise ValueError(
+            f"a glimpse must hold at most {MAX_GLIMPSE_LENGTH} values (num_scales * channels * glimpse_size**2), "
+            f"got {num_scales} * {channels} * {glimpse_size}**2"
+        )
+    num_clutter = _positive_int("num_clutter", num_clutter, 0, MAX_NUM_CLUTTER)
     h, w = images.shape[1], images.shape[2]
     canvas = None
     if canvas_size is not None:
         canvas_size = _positive_int("canvas_size", canvas_size)
         if canvas_size < max(h, w):
             raise ValueError(f"canvas_size must be at least the image size {max(h, w)}, got {canvas_size}")
+        if canvas_size * canvas_size > MAX_IMAGE_PIXELS:
+            raise ValueError(
+                f"canvas_size must be at most {math.isqrt(MAX_IMAGE_PIXELS)} (a canvas of at most {MAX_IMAGE_PIXELS} "
+                f"pixels, what the retina's int32 summed-area table sums exactly), got {canvas_size}"
+            )
         clutter_size = _positive_int("clutter_size", clutter_size)
         if num_clutter and clutter_size > min(h, w):
             raise ValueError(f"clutter_size must be at most the image size {min(h, w)}, got {clutter_size}")

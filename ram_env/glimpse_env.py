@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ram_env.canvas import augment_images, compose, fixed_initial_location, random_splits, split_key
-from ram_env.config import GlimpseConfig, make_config, to_nchw
+from ram_env.config import GlimpseConfig, as_real_array, make_config, to_nchw
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
 from ram_env.rewards import DEFAULT_LOGIT_SCALE, cross_entropy_reward
@@ -20,17 +20,12 @@ __all__ = ["GlimpseEnv", "check_action"]
 
 
 def check_action(action: Any, action_dim: int) -> np.ndarray:
-    """Validate one action and return it as float32 ``(action_dim,)``; raise a clear error otherwise."""
-    if isinstance(action, torch.Tensor):
-        action = action.detach().cpu().numpy()
-    arr = np.asarray(action)
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
-        raise TypeError(
-            f"action must be a real-valued array of shape ({action_dim},) = [x, y, score_0, ...], "
-            f"got dtype {arr.dtype}"
-        )
+    """Validate one action and return it as float32 ``(action_dim,)``; raise a clear error otherwise.
+
+    Accepted: numpy arrays, sequences and torch tensors (any device) of real numbers, any float or integer
+    dtype (bfloat16 and uint64 included), exactly as :class:`ram_env.vector_env.GlimpseVectorEnv` accepts them.
+    """
+    arr = as_real_array(action, "action", f"({action_dim},) = [x, y, score_0, ...]")
     if arr.shape != (action_dim,):
         raise ValueError(
             f"action must have shape ({action_dim},) = [x, y, score_0 ... score_{action_dim - 3}], got {arr.shape}"

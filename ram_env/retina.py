@@ -22,7 +22,35 @@ import functools
 
 import torch
 
-__all__ = ["summed_area_table", "glimpse", "glimpse_length", "centre_pixels"]
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "MAX_PATCH_SIDE",
+    "centre_pixels",
+    "check_retina",
+    "glimpse",
+    "glimpse_length",
+    "summed_area_table",
+]
+
+MAX_PATCH_SIDE = 2**16
+"""The largest patch side ``glimpse_size * 2**(num_scales - 1)`` the retina takes. Its block divisors
+``4**s * 255`` are exact in int64 and float32 far beyond it (they overflow int64 from ``s = 28`` on, which gave
+negative, infinite or NaN glimpses), and it is over 20 times the side of the largest square image
+:data:`MAX_IMAGE_PIXELS` allows, so every useful retina fits."""
+
+MAX_IMAGE_PIXELS = 2**31 // 255
+"""The most pixels (``H * W``) an image or canvas may have: its int32 summed-area table is exact up to there."""
+
+
+def check_retina(glimpse_size: int, num_scales: int) -> None:
+    """Raise ``ValueError`` unless the largest patch, ``glimpse_size * 2**(num_scales - 1)``, is at most
+    :data:`MAX_PATCH_SIDE` pixels a side (both arguments positive integers)."""
+    if num_scales > MAX_PATCH_SIDE.bit_length() or glimpse_size << (num_scales - 1) > MAX_PATCH_SIDE:
+        raise ValueError(
+            f"glimpse_size * 2**(num_scales - 1), the side of the largest patch, must be at most {MAX_PATCH_SIDE} "
+            f"pixels (the retina's sums are exact up to there); got glimpse_size={glimpse_size}, "
+            f"num_scales={num_scales}"
+        )
 
 
 def glimpse_length(glimpse_size: int, num_scales: int, channels: int) -> int:
@@ -61,6 +89,7 @@ def centre_pixels(locations: torch.Tensor, height: int, width: int) -> tuple[tor
 @functools.lru_cache(maxsize=64)
 def _geometry(glimpse_size: int, num_scales: int, device: torch.device) -> tuple[torch.Tensor, ...]:
     """Constants of a retina: block edges ``(k, g + 1)``, half patch sides ``(k,)``, block divisors."""
+    check_retina(glimpse_size, num_scales)  # once per retina (cached): larger patches overflow the divisors
     block = 2 ** torch.arange(num_scales, device=device, dtype=torch.int64)
     # Block edges for every scale: offsets from the patch's top-left corner.
     edges = torch.arange(glimpse_size + 1, device=device, dtype=torch.int64)[None, :] * block[:, None]

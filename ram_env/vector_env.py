@@ -15,7 +15,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ram_env.canvas import augment_images, compose, fixed_initial_location, random_splits, split_key
-from ram_env.config import GlimpseConfig, make_config, to_nchw
+from ram_env.config import GlimpseConfig, as_real_array, is_real_dtype, make_config, to_nchw
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
 from ram_env.rewards import cross_entropy_reward
@@ -105,6 +105,8 @@ class GlimpseVectorEnv(VectorEnv):
             raise ValueError(
                 f"device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}"
             ) from err
+        if check_finite is not None and not isinstance(check_finite, bool | np.bool_):
+            raise ValueError(f"check_finite must be True, False or None (the device's default), got {check_finite!r}")
         self.config: GlimpseConfig = make_config(**kwargs)  # GlimpseEnv's arguments, checked once for both
         cfg = self.config
         self.num_envs = int(num_envs)
@@ -151,19 +153,17 @@ class GlimpseVectorEnv(VectorEnv):
         return idx
 
     def _as_actions(self, actions: Any) -> torch.Tensor:
-        act = actions if isinstance(actions, torch.Tensor) else torch.as_tensor(np.asarray(actions))
         dim = self.single_action_space.shape[0]
-        if (
-            act.dtype == torch.bool
-            or act.dtype.is_complex
-            or not (
-                act.dtype.is_floating_point
-                or act.dtype in (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64)
-            )
-        ):
-            raise TypeError(
-                f"actions must be real numbers of shape ({self.num_envs}, {dim}), got dtype {act.dtype}"
-            )
+        expected = f"({self.num_envs}, {dim})"
+        if isinstance(actions, torch.Tensor):  # stays on its device: no host round trip
+            if not is_real_dtype(actions.dtype):
+                raise TypeError(
+                    f"actions must be real numbers (a real-valued float or integer dtype) of shape {expected}, "
+                    f"got dtype {actions.dtype}"
+                )
+            act = actions
+        else:  # the single env's conversion (check_action), so both accept and round the same actions
+            act = torch.from_numpy(as_real_array(actions, "actions", expected).astype(np.float32))
         if tuple(act.shape) != (self.num_envs, dim):
             raise ValueError(
                 f"actions must have shape ({self.num_envs}, {dim}) = one [x, y, score_0 ... "

@@ -47,6 +47,9 @@ class Args:
 
 def main(argv: list[str] | None = None) -> dict:
     args, _ = parse(Args, argv, description=__doc__)
+    for name, minimum in (("images", 0), ("samples", 1), ("threads", 0)):
+        if getattr(args, name) < minimum:
+            raise SystemExit(f"--{name} must be at least {minimum}, got {getattr(args, name)}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     policy = RAMPolicy.load(args.checkpoint, device=args.device)

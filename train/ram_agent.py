@@ -48,6 +48,7 @@ from tqdm import tqdm
 import ram_env  # noqa: F401  (registers the env ids)
 from agents.distill import load_teacher, soften, teacher_targets
 from agents.image_teacher import ImageTeacher
+from agents.policy import load_torch_file
 from agents.ram import (
     NETWORK_FIELDS,
     POLICY_REWARDS,
@@ -207,6 +208,35 @@ RESUME_MAY_CHANGE = frozenset({"resume", "name", "output_dir", "device", "thread
                                "log_every", "figures", "progress_bar", "debug_nan_step"})
 """The fields ``--resume`` takes from the command line; every other one continues as the run was started."""
 
+COUNT_BOUNDS = (
+    ("epochs", 1, "passes over the training split"),
+    ("max_steps", 0, "0: run all epochs"),
+    ("batch_size", 1, "images per step"),
+    ("core_hidden", 1, "units of the core"),
+    ("warmup_steps", 0, "0: no warm-up"),
+    ("threads", 0, "0: torch's default"),
+    ("checkpoint_every", 1, "steps between checkpoints"),
+    ("val_every", 0, "0: once per epoch"),
+    ("val_images", 0, "0: the whole val split"),
+    ("val_samples", 1, "paths per image"),
+    ("test_images", 0, "0: the whole test split"),
+    ("test_samples", 1, "paths per image"),
+    ("log_every", 1, "steps between log rows"),
+    ("debug_nan_step", 0, "0: never"),
+)
+"""Integer flags and their least value: below it a run would do something else than asked (a full run for a
+negative --max-steps, a validation after every step for a negative --val-every) or fail late."""
+NUMBER_BOUNDS: dict[str, tuple[str, Any]] = {
+    "learning_rate": ("> 0", lambda v: v > 0),
+    "min_lr_fraction": ("in [0, 1] (a fraction of --learning-rate)", lambda v: 0 <= v <= 1),
+    "location_std": ("> 0 (a standard deviation)", lambda v: v > 0),
+    "dropout": ("in [0, 1) (the probability of dropping a unit)", lambda v: 0 <= v < 1),
+    "reinforce_weight": (">= 0", lambda v: v >= 0),
+    "consistency_weight": (">= 0 (0: off)", lambda v: v >= 0),
+    "grad_clip": (">= 0 (0: no clipping)", lambda v: v >= 0),
+}
+"""Real-valued flags: what they must be (besides finite), in words and as a test."""
+
 LOSS_TERMS = ("loss", "cross_entropy", "baseline_mse", "reinforce", "consistency", "distillation")
 """The terms of :func:`agents.loss.hybrid_loss` logged as ``losses/<term>``."""
 # The log's columns, in order; val columns are empty on rows without a validation.
@@ -236,6 +266,13 @@ def resolve_args(argv: list[str] | None = None) -> Args:
     if args.num_samples < 1:
         raise SystemExit(f"--num-samples must be at least 1 (REINFORCE learns from the sampled paths), "
                          f"got {args.num_samples}")
+    for name, minimum, meaning in COUNT_BOUNDS:
+        if getattr(args, name) < minimum:
+            raise SystemExit(f"--{name.replace('_', '-')} must be at least {minimum} ({meaning}), "
+                             f"got {getattr(args, name)}")
+    for name, (bound, holds) in NUMBER_BOUNDS.items():
+        if not (math.isfinite(getattr(args, name)) and holds(getattr(args, name))):
+            raise SystemExit(f"--{name.replace('_', '-')} must be a finite number {bound}, got {getattr(args, name)}")
     for name in WIDENABLE:
         if getattr(args, name) < 0:
             raise SystemExit(f"--{name.replace('_', '-')} must be a positive width, or 0 for the default (or the "
@@ -279,8 +316,7 @@ def restore_run_args(args: Args, given: set[str]) -> None:
     fields = {f.name for f in dataclasses.fields(Args)} - RESUME_MAY_CHANGE
     # A field the checkpoint lacks is newer than the run, which ran with that field's default (no --ema-decay, ...).
     defaults = Args()
-    saved = {**{f: getattr(defaults, f) for f in fields},
-             **torch.load(state_path, map_location="cpu", weights_only=True)["args"]}
+    saved = {**{f: getattr(defaults, f) for f in fields}, **read_state(state_path)["args"]}
     differ = sorted(f for f in fields & given if saved[f] != getattr(args, f))
     if differ:
         was = ", ".join(f"--{f.replace('_', '-')} {saved[f]!r}" for f in differ)
@@ -288,6 +324,18 @@ def restore_run_args(args: Args, given: set[str]) -> None:
                          f"start a new run (--init-from {state_path.parent}/best.pt) to change them")
     for name in fields:
         setattr(args, name, saved[name])
+
+
+def read_state(state_path: Path) -> dict[str, Any]:
+    """A run's ``latest_state.pt`` (``weights_only=True``), or SystemExit saying why it cannot be read."""
+    try:
+        saved = load_torch_file(state_path, "a training-state (latest_state.pt)")
+    except ValueError as error:
+        raise SystemExit(f"--resume: {error}. The policies beside it (latest.pt, best.pt) can start a new run with "
+                         "--init-from") from None
+    if not isinstance(saved, dict) or not {"args", "step", "model", "optimizer"} <= set(saved):
+        raise SystemExit(f"--resume: {state_path} is not a training state written by this script")
+    return saved
 
 
 def learning_rate(args: Args, step: int, total_steps: int) -> float:
@@ -391,6 +439,9 @@ def main(argv: list[str] | None = None) -> None:
     num_train = int(envs.num_images)
     global_batch = args.batch_size * ranks.world_size  # images per optimizer step over all ranks
     steps_per_epoch = num_train // global_batch
+    if steps_per_epoch < 1:
+        raise SystemExit(f"--batch-size {args.batch_size} x {ranks.world_size} processes is more than the "
+                         f"{num_train} training images: an epoch would have no step")
     schedule_steps = args.epochs * steps_per_epoch  # the learning-rate schedule spans the epochs ...
     total_steps = min(schedule_steps, args.max_steps) if args.max_steps > 0 else schedule_steps  # ... --max-steps
     # only stops early, so a run cut by it and resumed with a larger one follows the same schedule.
@@ -442,10 +493,17 @@ def main(argv: list[str] | None = None) -> None:
         image_teacher = isinstance(teacher, ImageTeacher)  # sees the whole image: one distribution, no paths
         kind = "image" if image_teacher else f"{args.teacher_samples}-paths"
         cache = Path(args.output_dir) / ".teacher-targets" / f"{key.hexdigest()[:16]}-{kind}.pt"
-        cached = cache.exists()
-        if cached:
-            soft_targets = torch.load(cache, map_location=device, weights_only=True)
-        else:
+        soft_targets = None
+        if cache.exists():
+            try:
+                soft_targets = load_torch_file(cache, "a teacher-targets cache", device)
+                if not (isinstance(soft_targets, torch.Tensor) and soft_targets.dim() == 2):
+                    raise ValueError(f"{cache} does not hold one class distribution per training image")
+            except ValueError as error:  # a damaged cache is computed again (and replaced)
+                print(f"warning: {error}; computing the targets again", file=sys.stderr)
+                soft_targets = None
+        cached = soft_targets is not None
+        if not cached:
             soft_targets = teacher_targets(teacher, "train", args.teacher_samples)
         if soft_targets.shape[0] != num_train:
             raise SystemExit(f"--teacher {args.teacher}: {soft_targets.shape[0]} training images"
@@ -470,7 +528,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.resume:
         # On the CPU: load_state_dict moves the weights and the optimizer's moments to the model's device, and the
         # RNG states must stay CPU tensors (loaded onto a GPU, torch.set_rng_state refuses them).
-        saved = torch.load(state_path, map_location="cpu", weights_only=True)
+        saved = read_state(state_path)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         if averaged is not None:
@@ -575,7 +633,7 @@ def main(argv: list[str] | None = None) -> None:
             ranks.close()
             raise SystemExit(f"error: the loss is not finite at step {step + 1} (epoch {epoch + 1}): {terms}. "
                              f"Training stopped; the last good checkpoint is {state_path} (step "
-                             f"{torch.load(state_path, weights_only=True)['step'] if state_path.exists() else 0}). "
+                             f"{read_state(state_path)['step'] if state_path.exists() else 0}). "
                              "Lower --learning-rate or set --grad-clip.")
 
         # -- the update --
