@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
+import sys
 import warnings
 
 import gymnasium as gym
@@ -261,3 +263,58 @@ def test_download_into_a_read_only_empty_folder_says_it_is_not_writable(tmp_path
         assert list(folder.iterdir()) == []  # nothing was attempted there
     finally:
         folder.chmod(0o755)
+
+
+# --------------------------------------------------------------------------------------------- 3. no lost logs
+TINY_RUN = ["--preset", "mnist-2g", "--max-steps", "2", "--batch-size", "8", "--num-samples", "1", "--val-every", "2",
+            "--val-images", "20", "--val-samples", "1", "--test-images", "20", "--test-samples", "1",
+            "--checkpoint-every", "1", "--log-every", "1", "--threads", "1", "--device", "cpu", "--no-figures",
+            "--no-progress-bar", "--seed", "5"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("runs")
+    import_script("ram_agent").main([*TINY_RUN, "--output-dir", str(out), "--name", "run"])
+    return out / "run"
+
+
+def test_resume_rewrites_the_log_atomically(finished_run, monkeypatch):
+    module = import_script("ram_agent")
+    log = finished_run / "progress.csv"
+    before = log.read_bytes()
+    assert before.count(b"\n") == 3  # the header and two steps
+
+    class DyingWriter(module.csv.DictWriter):
+        def writerows(self, rows):  # the process dies while it rewrites the log it resumes
+            self.writerow(next(iter(rows)))
+            raise KeyboardInterrupt("killed mid-rewrite")
+
+    monkeypatch.setattr(module.csv, "DictWriter", DyingWriter)
+    with pytest.raises(KeyboardInterrupt):
+        module.main([*TINY_RUN, "--max-steps", "3", "--output-dir", str(finished_run.parent), "--name", "run",
+                     "--resume"])
+    assert log.read_bytes() == before
+    assert not [p.name for p in finished_run.iterdir() if ".part" in p.name]
+
+
+def test_a_second_resume_of_a_live_run_is_refused(finished_run):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import contextlib, pathlib, sys, time; sys.path.insert(0, 'train'); import ram_agent; "
+         f"held = contextlib.ExitStack(); print(ram_agent.lock_run_dir(pathlib.Path({str(finished_run)!r}), held), "
+         "flush=True); time.sleep(120)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "None"  # the live run holds the folder
+        log = (finished_run / "progress.csv").read_bytes()
+        with pytest.raises(SystemExit, match=f"in use by a live run .pid {holder.pid} .*wait for it to end"):
+            import_script("ram_agent").main([*TINY_RUN, "--max-steps", "3", "--output-dir", str(finished_run.parent),
+                                             "--name", "run", "--resume"])
+        assert (finished_run / "progress.csv").read_bytes() == log
+    finally:
+        holder.kill()
+        holder.wait()
+    # The lock goes with the process, however it ended: now the resume runs.
+    import_script("ram_agent").main([*TINY_RUN, "--max-steps", "3", "--output-dir", str(finished_run.parent),
+                                     "--name", "run", "--resume"])
+    assert (finished_run / "progress.csv").read_bytes().count(b"\n") == 4

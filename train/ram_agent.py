@@ -9,7 +9,8 @@ Everything a run writes goes to ``runs/<name>/``: ``events.*`` (TensorBoard), ``
 ``latest.pt`` and ``best.pt`` (policies, ``RAMPolicy.load``-able; best by val error),
 ``latest_state.pt`` (optimizer, step, ... for ``--resume``), ``glimpses.png`` / ``episode.gif`` (val
 images, refreshed at each validation) and at the end ``test_results.json``. Model selection uses the
-``val`` split only; the test split is touched once, at the end, with the best checkpoint.
+``val`` split only; the test split is touched once, at the end, with the best checkpoint. While a process runs
+it, the folder is locked (``.lock``): a second ``--resume`` of a live run is refused.
 
 Under ``torchrun`` every process trains its own shard with DistributedDataParallel: ``--batch-size``
 images per process, so the effective batch is ``batch_size * nproc`` images (times ``num_samples``
@@ -22,12 +23,15 @@ tests. ``--resume`` works the same way (every rank loads the checkpoint).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
 import math
+import os
 import random
 import shlex
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,7 +41,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from artifacts import atomic_torch_save, hardware, save_glimpse_figures, write_json
+from artifacts import atomic_path, atomic_torch_save, hardware, save_glimpse_figures, write_json
 from cli import parse
 from distributed import setup
 from presets import DEFAULT_PRESET, PRESETS
@@ -62,6 +66,11 @@ from agents.ram import (
     substream_seed,
 )
 from ram_env.config import TRAINING_ONLY_KWARGS
+
+try:
+    import fcntl  # the run folder's lock (POSIX)
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
 
 
 @dataclass
@@ -411,8 +420,36 @@ def cpu_has_bfloat16() -> bool:
         return True
 
 
+def lock_run_dir(run_dir: Path, held: contextlib.ExitStack) -> str | None:
+    """Take ``run_dir/.lock`` (an exclusive ``flock``) until ``held`` closes, so that a second process (a ``--resume``
+    of a live run, a run of the same name) cannot write into the run at the same time. Returns why not, or None.
+    The kernel drops the lock when the process ends however it ends, so a killed run never leaves its folder locked.
+    Where ``fcntl`` is missing (Windows), nothing is locked."""
+    if fcntl is None:
+        return None
+    handle = held.enter_context(open(run_dir / ".lock", "a+"))
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        return (f"{run_dir} is in use by a live run ({owner}): wait for it to end, or stop it, before --resume; "
+                "two processes writing one run would lose each other's logs and checkpoints")
+    held.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    handle.flush()
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = resolve_args(argv)
+    """Train as the command line (``argv``, default ``sys.argv[1:]``) says; see the module docstring."""
+    with contextlib.ExitStack() as held:  # the run folder's lock, released however the run ends
+        train(resolve_args(argv), argv, held)
+
+
+def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> None:
+    """The run: ``args`` resolved, ``argv`` as given (for the summary), ``held`` keeps the folder's lock."""
     # ---- processes (torchrun), seeding and device --------------------------------------------------
     ranks, device = setup(args.device)
     args.name = ranks.broadcast(args.name)  # the default name holds the time: rank 0's is everyone's
@@ -424,8 +461,14 @@ def main(argv: list[str] | None = None) -> None:
     if not args.resume and state_path.exists():
         raise SystemExit(f"{run_dir} already holds a run; pass --resume to continue it or pick another --name")
     ranks.barrier()  # every rank has looked before rank 0 creates the folder
+    refusal = None
     if main_rank:
         run_dir.mkdir(parents=True, exist_ok=True)
+        refusal = lock_run_dir(run_dir, held)
+    refusal = ranks.broadcast(refusal)  # every rank stops, not only rank 0
+    if refusal is not None:
+        ranks.close()
+        raise SystemExit(refusal)
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
@@ -550,11 +593,12 @@ def main(argv: list[str] | None = None) -> None:
         if args.resume and csv_path.exists():  # drop the rows written after the checkpoint we resume from
             with open(csv_path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
-        csv_file = open(csv_path, "w", newline="")
+        with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as f:  # a death here keeps the old log
+            kept = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+            kept.writeheader()
+            kept.writerows(rows)
+        csv_file = open(csv_path, "a", newline="")
         csv_writer = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS)
-        csv_writer.writeheader()
-        csv_writer.writerows(rows)
-        csv_file.flush()
 
     def log(row: dict[str, float]) -> None:
         for key, value in row.items():
