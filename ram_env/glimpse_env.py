@@ -97,8 +97,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     After `num_glimpses` steps: steps `1 ... T-1` each return the glimpse at the action's `(x, y)`,
     step `T` classifies and ends the episode with `terminated=True`. Never truncated. A step after the
     end (without `reset`) raises. Every `info` holds `index` (the image's index in its split); the
-    final one also `label`, `prediction` and `is_success`. Info values are numpy scalars (`np.int64`,
-    `np.bool_`), as Gymnasium's vector envs and TorchRL's info readers expect.
+    final one also `label`, `prediction` and `is_success`. Info values are numpy: `np.int64` scalars
+    and, for `is_success`, a 0-d bool array, which Gymnasium's vector envs, TorchRL and Tianshou all batch.
 
     ## Arguments
 
@@ -303,7 +303,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         label = cfg.labels[self._index]
         if last:
             prediction = np.int64(np.argmax(act[2:]))
-            info.update(label=np.int64(label), prediction=prediction, is_success=np.bool_(prediction == label))
+            # A 0-d bool array, not np.bool_: Gymnasium's SyncVectorEnv batches np.bool_ into an object array.
+            info.update(label=np.int64(label), prediction=prediction, is_success=np.array(prediction == label))
         if cfg.reward_mode == "cross_entropy":
             scores, labels = torch.from_numpy(act[None, 2:]), torch.tensor([label], dtype=torch.int64)
             reward = float(cross_entropy_reward(scores, labels, cfg.logit_scale)[0])

@@ -65,7 +65,8 @@ def test_episode_semantics(env_id):
     assert terminated is True and reward == 1.0
     assert info == {"index": 7, "label": label, "prediction": label, "is_success": True}
     # numpy scalars, as Gymnasium's vector envs and TorchRL's info readers expect
-    assert [type(v) for v in info.values()] == [np.int64, np.int64, np.int64, np.bool_]
+    assert [type(v) for v in info.values()] == [np.int64, np.int64, np.int64, np.ndarray]
+    assert info["is_success"].dtype == np.bool_ and info["is_success"].shape == ()
     with pytest.raises(RuntimeError, match="after the episode ended"):
         env.step(action)
     # A wrong class scores 0.

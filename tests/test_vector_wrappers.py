@@ -131,3 +131,14 @@ def test_a_whole_stack_runs_episodes():
     for _ in range(3 * (T + 1)):
         envs.step(envs.action_space.sample())
     assert len(envs.return_queue) == 3 * N and all(length == T for length in envs.length_queue)
+
+
+def test_gymnasium_sync_vector_env_batches_the_single_env_infos_as_numbers():
+    envs = gym.make_vec("GlimpseMNIST-v0", num_envs=2, vectorization_mode="sync", split="val",
+                        reward_mode="cross_entropy")
+    envs.reset(seed=0)
+    for t in range(T):
+        _, reward, terminated, _, info = envs.step(actions(t)[:2])
+    assert terminated.all() and reward.dtype == np.float64 and (reward < 0).all()
+    assert info["is_success"].dtype == np.bool_ and info["label"].dtype == np.int64
+    assert info["index"].dtype == np.int64 and info["prediction"].dtype == np.int64
