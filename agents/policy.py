@@ -33,16 +33,34 @@ import torch
 
 from agents.networks import RAM, RAMConfig, eval_mode
 from agents.rollout import make_action
+from ram_env import ENV_IDS
 from ram_env.atomic import atomic_path
+from ram_env.config import DATA_SOURCE_KWARGS
 from ram_env.glimpse_env import GlimpseEnv
+
+__all__ = [
+    "FILE_ENV_KWARGS",
+    "TASK_DATA_KWARGS",
+    "RAMPolicy",
+    "file_task",
+    "load_torch_file",
+    "read_model_file",
+    "resolve_device",
+    "to_plain",
+    "write_model_file",
+]
+
+_FORMAT = "ram_policy/1"
+_GLIMPSE_ENTRY_POINT = "ram_env.glimpse_env:GlimpseEnv"
+FILE_ENV_KWARGS = frozenset(inspect.signature(GlimpseEnv).parameters) - {"render_mode", "images", "labels"}
+FILE_ENV_KWARGS -= DATA_SOURCE_KWARGS
+"""The env keyword arguments a model file may carry: the task's settings and the split :meth:`RAMPolicy.make_env`
+defaults to (not arrays, nor where the data lives)."""
 
 TASK_DATA_KWARGS = frozenset({"dataset", "images", "labels", "num_classes", "canvas_size", "num_clutter",
                               "clutter_size"})
 """Env kwargs that say which images a policy classifies: :meth:`RAMPolicy.make_env` warns when they change."""
 
-__all__ = ["RAMPolicy", "load_torch_file", "read_model_file", "resolve_device", "to_plain", "write_model_file"]
-
-_FORMAT = "ram_policy/1"
 
 
 def to_plain(value: Any, where: str = "env_kwargs") -> Any:
@@ -77,7 +95,7 @@ def write_model_file(path: str | os.PathLike, fmt: str, config: dict[str, Any], 
         "config": config,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "env_id": env_id,
-        "env_kwargs": env_kwargs,
+        "env_kwargs": {k: v for k, v in env_kwargs.items() if k not in DATA_SOURCE_KWARGS},  # this machine's only
     }
     with atomic_path(Path(path)) as tmp:
         torch.save(payload, tmp)
@@ -110,7 +128,32 @@ def read_model_file(path: str | os.PathLike, fmt: str, kind: str, device: torch.
     payload = load_torch_file(path, kind, device)
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise ValueError(f"{os.fspath(path)!r} is not {kind} file (format {fmt!r})")
+    payload["env_id"], payload["env_kwargs"] = file_task(payload.get("env_id"), payload.get("env_kwargs"), path)
     return payload
+
+
+def file_task(env_id: Any, env_kwargs: Any, path: str | os.PathLike) -> tuple[str, dict[str, Any]]:
+    """The task a model file names, as data: ``env_id`` must be a glimpse env id and ``env_kwargs`` task settings
+    (:data:`FILE_ENV_KWARGS`), else ValueError. ``data_dir`` and ``download`` are dropped with a warning: where the
+    data is read, and whether it is fetched, is this machine's choice (``$RAM_ENV_DATA``, ``data_dir=``), never a
+    file's. The values meet the same checks as a user's when the env is built."""
+    where = os.fspath(path)
+    spec = gym.registry.get(env_id) if isinstance(env_id, str) else None
+    if spec is None or spec.entry_point not in (_GLIMPSE_ENTRY_POINT, GlimpseEnv):
+        raise ValueError(f"{where!r} names env_id {env_id!r}, which is not a glimpse env (e.g. "
+                         f"{', '.join(sorted(ENV_IDS)[:3])}, ...): it is not loaded")
+    if not isinstance(env_kwargs, dict) or not all(isinstance(k, str) for k in env_kwargs):
+        raise ValueError(f"{where!r}: env_kwargs must be a dict of keyword arguments, got {env_kwargs!r}")
+    unknown = sorted(set(env_kwargs) - FILE_ENV_KWARGS - DATA_SOURCE_KWARGS)
+    if unknown:
+        raise ValueError(f"{where!r}: env_kwargs {unknown} are not task settings a model file may carry "
+                         f"(it may carry {sorted(FILE_ENV_KWARGS)})")
+    ignored = {k: v for k, v in env_kwargs.items() if k in DATA_SOURCE_KWARGS}
+    if ignored:
+        warnings.warn(f"{where!r}: ignoring {ignored} in the file: where the data is read, and whether it is "
+                      "downloaded, is this machine's choice (set $RAM_ENV_DATA or pass data_dir=), never a file's",
+                      UserWarning, stacklevel=3)
+    return env_id, {k: v for k, v in env_kwargs.items() if k not in DATA_SOURCE_KWARGS}
 
 
 class RAMPolicy:

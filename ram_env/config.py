@@ -23,6 +23,7 @@ from ram_env.retina import MAX_IMAGE_PIXELS, check_retina, glimpse_length
 from ram_env.rewards import DEFAULT_LOGIT_SCALE, check_logit_scale, check_reward_mode
 
 __all__ = [
+    "DATA_SOURCE_KWARGS",
     "GlimpseConfig",
     "MAX_CHANNELS",
     "MAX_GLIMPSE_LENGTH",
@@ -43,6 +44,10 @@ MAX_GLIMPSE_LENGTH = 2**22
 """The longest glimpse (``num_scales * channels * glimpse_size**2`` values) an observation may hold (16 MB)."""
 MAX_NUM_CLUTTER = 1024
 """The most clutter pieces a canvas may get (each costs five random draws and a paste per episode)."""
+
+DATA_SOURCE_KWARGS = frozenset({"data_dir", "download"})
+"""Env keyword arguments that say where this machine reads the data (and whether it may download it), not what the
+task is: a policy file never carries them (they are this machine's choice, not a file's)."""
 
 TRAINING_ONLY_KWARGS = frozenset({"max_shift", "horizontal_flip", "max_rotation"})
 """Env keyword arguments that change only ``train`` and ``trainval`` episodes (augmentation): ``val`` and ``test``

@@ -4,7 +4,8 @@
     python train/evaluate.py --checkpoint runs/NAME/best.pt --split val --figures runs/NAME/eval
 
 Loads any file written by ``RAMPolicy.save`` (a run's ``best.pt``/``latest.pt`` or a shipped policy),
-builds the env it was trained for (``env_id`` and ``env_kwargs`` are in the file) and runs
+builds the env it was trained for (``env_id`` and ``env_kwargs`` are in the file, checked as data: a file never says
+where the data is read or whether it is downloaded; ``--data-dir`` does) and runs
 :func:`agents.rollout.evaluate` with the same settings as the end of ``train/ram_agent.py``, so the
 numbers match the run's ``test_results.json``.
 """
@@ -43,6 +44,9 @@ class Args:
     """CPU threads for torch (0: torch's default; one is the safe choice on a shared machine)."""
     figures: str = ""
     """Folder to draw glimpses.png and episode.gif into, on this split's first images (empty: no figures)."""
+    data_dir: str = ""
+    """Data root (empty: $RAM_ENV_DATA, else the per-user cache). Where the data lives is this machine's choice: a
+    checkpoint's own data_dir or download is ignored."""
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -52,11 +56,13 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"--{name} must be at least {minimum}, got {getattr(args, name)}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    policy = RAMPolicy.load(args.checkpoint, device=args.device)
+    policy = RAMPolicy.load(args.checkpoint, device=args.device)  # the file's task; never its data_dir or download
+    if args.data_dir:
+        policy.env_kwargs["data_dir"] = args.data_dir  # the user's, for the envs below and the figures
     total = policy.make_env(split=args.split).unwrapped.config.num_images
     images = min(args.images, total) if args.images > 0 else total
-    envs = gym.make_vec(policy.env_id, num_envs=max(1, min(100, images)) * args.samples, split=args.split,
-                        device=policy.device, autoreset_mode="disabled", **policy.env_kwargs)
+    envs = gym.make_vec(policy.env_id, num_envs=max(1, min(100, images)) * args.samples, device=policy.device,
+                        autoreset_mode="disabled", **{**policy.env_kwargs, "split": args.split})
     start = time.time()
     torch.manual_seed(args.seed)  # the MC paths' location noise
     result = evaluate(policy.model, envs, num_samples=args.samples, num_images=images, seed=args.seed)

@@ -65,7 +65,7 @@ from agents.ram import (
     load_widened,
     substream_seed,
 )
-from ram_env.config import TRAINING_ONLY_KWARGS
+from ram_env.config import DATA_SOURCE_KWARGS, TRAINING_ONLY_KWARGS
 
 try:
     import fcntl  # the run folder's lock (POSIX)
@@ -379,7 +379,8 @@ def load_same_task(args: Args, flag: str, path: str, device: torch.device) -> An
     transferable = TRAINING_ONLY_KWARGS | {"num_glimpses"}  # the weights fit any number of glimpses
     if isinstance(policy, ImageTeacher):  # it sees whole images: how the retina looks at them is not its task
         transferable |= {"initial_location", "glimpse_size", "num_scales"}
-    same = [{k: v for k, v in kwargs.items() if k not in transferable}
+    ignored = transferable | DATA_SOURCE_KWARGS  # and where this machine reads the data, which a file never says
+    same = [{k: v for k, v in kwargs.items() if k not in ignored}
             for kwargs in (policy.env_kwargs, args.env_kwargs)]
     if policy.env_id != args.env_id or same[0] != same[1]:
         raise SystemExit(f"{flag} {path} was trained on {policy.env_id} {policy.env_kwargs}, not {args.env_id} "
@@ -547,7 +548,8 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
                 soft_targets = None
         cached = soft_targets is not None
         if not cached:
-            soft_targets = teacher_targets(teacher, "train", args.teacher_samples)
+            data_source = {k: v for k, v in args.env_kwargs.items() if k in DATA_SOURCE_KWARGS}  # this run's data
+            soft_targets = teacher_targets(teacher, "train", args.teacher_samples, **data_source)
         if soft_targets.shape[0] != num_train:
             raise SystemExit(f"--teacher {args.teacher}: {soft_targets.shape[0]} training images"
                              f"{f' in {cache}' if cached else ''}, this run has {num_train}")
@@ -729,7 +731,8 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
 
     # ---- the test split, once, with the best-by-val policy ----------------------------------------
     best = RAMPolicy.load(run_dir / "best.pt", device=device)
-    test_images = args.test_images or best.make_env(split="test").unwrapped.config.num_images
+    test_images = args.test_images or gym.make_vec(args.env_id, num_envs=1, split="test", autoreset_mode="disabled",
+                                                   **args.env_kwargs).num_images  # the run's data, not the file's
     test_envs = eval_envs(args, "test", test_images, args.test_samples, device)
     torch.manual_seed(0)  # as train/evaluate.py does, so it reproduces the MC figure too
     result = evaluate(best.model, test_envs, num_samples=args.test_samples, num_images=test_images, seed=0)
