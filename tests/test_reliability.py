@@ -7,6 +7,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 import warnings
 
 import gymnasium as gym
@@ -318,3 +319,146 @@ def test_a_second_resume_of_a_live_run_is_refused(finished_run):
     import_script("ram_agent").main([*TINY_RUN, "--max-steps", "3", "--output-dir", str(finished_run.parent),
                                      "--name", "run", "--resume"])
     assert (finished_run / "progress.csv").read_bytes().count(b"\n") == 4
+
+
+# ------------------------------------------------------------------------- 5. a policy file is data, not instructions
+def _doctored_policy(tmp_path: pathlib.Path, name: str = "doctored.pt", **changes) -> pathlib.Path:
+    """mnist-2g.pt with its task changed as a file from elsewhere might have it."""
+    payload = torch.load(PRETRAINED / "mnist-2g.pt", map_location="cpu", weights_only=True)
+    payload.update(changes)
+    path = tmp_path / name
+    torch.save(payload, path)
+    return path
+
+
+def test_evaluator_never_creates_folders_or_downloads_where_the_file_says(tmp_path):
+    elsewhere = tmp_path / "planted" / "data"
+    path = _doctored_policy(tmp_path, env_kwargs={"initial_location": "center", "num_glimpses": 2,
+                                                  "data_dir": str(elsewhere), "download": True})
+    with pytest.warns(UserWarning, match="ignoring .*data_dir.*never a file's"):
+        report = import_script("evaluate").main(["--checkpoint", str(path), "--images", "20", "--samples", "1",
+                                                 "--device", "cpu"])
+    assert not (tmp_path / "planted").exists()
+    assert report["env_kwargs"] == {"initial_location": "center", "num_glimpses": 2} and report["images"] == 20
+    with pytest.warns(UserWarning, match="ignoring"):
+        assert "data_dir" not in RAMPolicy.load(path, device="cpu").make_env(split="val").unwrapped.spec.kwargs
+
+
+def test_a_policy_saved_with_a_data_dir_does_not_carry_it(tmp_path):
+    policy = RAMPolicy.load(PRETRAINED / "mnist-2g.pt", device="cpu")
+    policy.env_kwargs["data_dir"] = os.environ["RAM_ENV_DATA"]
+    policy.save(tmp_path / "saved.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "data_dir" not in RAMPolicy.load(tmp_path / "saved.pt", device="cpu").env_kwargs
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"env_id": "CartPole-v1"}, "not a glimpse env"),
+        ({"env_id": ["GlimpseMNIST-v0"]}, "not a glimpse env"),
+        ({"env_kwargs": {"num_glimpses": 2, "render_mode": "human"}}, r"\[.render_mode.\] are not task settings"),
+        ({"env_kwargs": {"device": "cuda", "num_envs": 10**9}}, r"\['device', 'num_envs'\] are not task settings"),
+        ({"env_kwargs": [1, 2]}, "env_kwargs must be a dict"),
+    ],
+)
+def test_a_policy_file_naming_another_env_or_foreign_kwargs_is_refused(tmp_path, changes, match):
+    with pytest.raises(ValueError, match=match):
+        RAMPolicy.load(_doctored_policy(tmp_path, **changes), device="cpu")
+
+
+def test_env_kwargs_from_a_file_meet_the_users_bounds(tmp_path):
+    path = _doctored_policy(tmp_path, env_kwargs={"num_glimpses": 2, "num_scales": 40})
+    with pytest.raises(ValueError, match="num_scales"):
+        import_script("evaluate").main(["--checkpoint", str(path), "--images", "10", "--samples", "1"])
+    path = _doctored_policy(tmp_path, env_kwargs={"num_glimpses": 2, "canvas_size": 10**6})
+    with pytest.raises(ValueError, match="canvas_size must be at most"):
+        import_script("evaluate").main(["--checkpoint", str(path), "--images", "10", "--samples", "1"])
+
+
+# -------------------------------------------------------------------------------------------- 4. caches are verified
+@pytest.fixture()
+def digit_folder(tmp_path, monkeypatch):
+    """An image folder of 60 real MNIST digits (train/ and test/, a class folder per digit, PNG), and a fresh
+    decoded-image cache."""
+    import cv2
+
+    images, labels = load_split("mnist", "test")
+    root = tmp_path / "digits"
+    for split, rows in (("train", range(0, 40)), ("test", range(40, 60))):
+        for i in rows:
+            folder = root / split / str(labels[i])
+            folder.mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(folder / f"{i:03d}.png"), images[i])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return root
+
+
+def _cache_folders(tmp_path: pathlib.Path) -> list[pathlib.Path]:
+    return sorted((tmp_path / "cache" / "ram_env" / "decoded").iterdir())
+
+
+def test_a_corrupted_or_swapped_decoded_cache_is_rebuilt(digit_folder, tmp_path, monkeypatch):
+    from ram_env import image_folder
+    from ram_env.image_folder import load_image_folder
+
+    images, labels, classes = load_image_folder(digit_folder, "train", grayscale=True)
+    (cache,) = _cache_folders(tmp_path)
+    assert (cache / "content.sha256").is_file()
+
+    stored = np.load(cache / "images.npy", mmap_mode="r+")  # flip pixels of the cached copy in place
+    stored[3, 10:20, 10:20] = 255 - stored[3, 10:20, 10:20]
+    stored.flush()
+    del stored
+    again, again_labels, _ = load_image_folder(digit_folder, "train", grayscale=True)
+    np.testing.assert_array_equal(again, images)
+
+    shuffled = np.load(cache / "labels.npy")[::-1].copy()  # the labels of another order
+    np.save(cache / "labels.npy", shuffled)
+    np.testing.assert_array_equal(load_image_folder(digit_folder, "train", grayscale=True)[1], labels)
+
+    load_image_folder(digit_folder, "test", grayscale=True)  # a second cache folder, then its files moved in
+    (other,) = [f for f in _cache_folders(tmp_path) if f != cache]
+    for name in ("images.npy", "labels.npy", "classes.npy", "content.sha256"):
+        (cache / name).write_bytes((other / name).read_bytes())
+    swapped = load_image_folder(digit_folder, "train", grayscale=True)
+    np.testing.assert_array_equal(swapped[0], images)
+    np.testing.assert_array_equal(swapped[1], labels)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again: the rebuilt cache was not served")
+
+    monkeypatch.setattr(image_folder, "_decode_split", no_decoding)  # the rebuilt cache checks out and is used
+    served = load_image_folder(digit_folder, "train", grayscale=True)
+    np.testing.assert_array_equal(served[0], images)
+    assert served[2] == classes
+
+
+def test_a_killed_download_leaves_no_orphan_for_long(tmp_path):
+    from ram_env.atomic import STALE_AFTER
+
+    root = tmp_path / "data"
+    (root / "mnist").mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (root / "mnist" / name).write_bytes((pathlib.Path(os.environ["RAM_ENV_DATA"]) / "mnist" / name).read_bytes())
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import pathlib, time; from ram_env.downloads import install; "
+         f"install(pathlib.Path({str(root / 'mnist')!r}), 'train-images-idx3-ubyte.gz', "
+         "lambda out: (out.write(b'x' * 4096), out.flush(), print('writing', flush=True), time.sleep(120)))"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+    finally:
+        writer.kill()  # kill -9 in the middle of the download
+        writer.wait()
+    (orphan,) = [p for p in (root / "mnist").iterdir() if ".part" in p.name]
+    fresh = root / "mnist" / ".train-labels-idx1-ubyte.gz.abcd1234.part.gz"  # a live download's, say
+    fresh.write_bytes(b"y")
+    mine = root / "mnist" / "notes.part.txt"
+    mine.write_text("a user's file")
+    old = time.time() - STALE_AFTER - 60
+    os.utime(orphan, (old, old))
+    load_split("mnist", "test", data_dir=root, download=False)
+    assert not orphan.exists()
+    assert fresh.exists() and mine.exists()
