@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import threading
+import warnings
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,8 @@ __all__ = [
     "as_real_array",
     "is_real_dtype",
     "make_config",
+    "shared_copy",
+    "shared_images",
     "to_nchw",
 ]
 
@@ -72,6 +77,22 @@ class GlimpseConfig:
     max_rotation: float = 0.0
     reward_mode: str = "terminal"
     logit_scale: float = DEFAULT_LOGIT_SCALE
+    source: tuple[str, str, str] | None = None  # (dataset, split, data root) of a built-in dataset; None: images=
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A built-in dataset is pickled by name (``source``), not by value: unpickling loads it again (without
+        downloading) from the data root it came from, the one shared copy of that process."""
+        state = dict(self.__dict__)
+        if self.source is not None:
+            state["images"] = state["labels"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("images") is None and state.get("source") is not None:
+            dataset, split, root = state["source"]
+            state = {**state}
+            state["images"], state["labels"] = data.load_split(dataset, split, data_dir=root, download=False)
+        self.__dict__.update(state)  # a frozen dataclass sets its fields through __dict__
 
     @property
     def augmented(self) -> bool:
@@ -115,6 +136,79 @@ def to_nchw(images: np.ndarray) -> torch.Tensor:
     # A copy when the view is read-only (the shared dataset arrays are): torch tensors are writable.
     arr = np.ascontiguousarray(arr) if arr.flags.writeable else np.array(arr, order="C")
     return torch.from_numpy(arr)
+
+
+# id(source array) -> (the source, its read-only copy), both weakly: every env built over an array equal to the one a
+# live copy was made of shares that copy; an entry dies with the copy (the last env over it).
+_COPIES: dict[tuple[int, str], tuple[weakref.ref, weakref.ref]] = {}
+# (id(images), device) -> (the images, their (N, C, H, W) tensor on device), weakly: one per array and device.
+_TENSORS: dict[tuple[int, str], tuple[weakref.ref, weakref.ref]] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _same_content(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one shape hold the same values, compared a megabyte at a time (no full-size temporary)."""
+    if a.shape != b.shape:
+        return False
+    flat_a, flat_b = a.reshape(-1), b.reshape(-1)
+    step = 1 << 20
+    return all(np.array_equal(flat_a[i : i + step], flat_b[i : i + step]) for i in range(0, flat_a.size, step))
+
+
+def _immutable(array: np.ndarray) -> bool:
+    """Whether nobody can change ``array``'s values: read-only and viewing immutable bytes or a read-only memory map
+    (the built-in datasets, the decoded-image cache)."""
+    if array.flags.writeable:
+        return False
+    base: Any = array
+    while isinstance(base, np.ndarray):
+        if isinstance(base, np.memmap) and base.mode == "r":
+            return True
+        base = base.base
+    return isinstance(base, bytes)
+
+
+def shared_copy(source: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """A read-only copy of ``source`` (as ``dtype``, default its own), shared by every caller whose array holds the
+    same values as the one the copy was made of while that copy lives: sixteen envs over one ``images=`` array hold
+    one copy of it, not sixteen. A copy, so that changing ``source`` later changes no env built before; the values
+    are compared on each call (a megabyte at a time), so an env built after such a change gets a copy of the new
+    values. An array nobody can change (:func:`_immutable`) of the right dtype is used as it is."""
+    dtype = np.dtype(source.dtype if dtype is None else dtype)
+    if source.dtype == dtype and _immutable(source):
+        return source
+    key = (id(source), dtype.str)
+    with _SHARED_LOCK:
+        refs = _COPIES.get(key)
+        copy = refs[1]() if refs is not None and refs[0]() is source else None
+        if copy is not None and _same_content(copy, source):
+            return copy
+        copy = np.array(source, dtype=dtype, copy=True)
+        copy.flags.writeable = False
+        for stale in [k for k, (src, cpy) in _COPIES.items() if src() is None or cpy() is None]:
+            del _COPIES[stale]
+        _COPIES[key] = (weakref.ref(source), weakref.ref(copy))
+        return copy
+
+
+def shared_images(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``images`` (read-only, as :class:`GlimpseConfig` holds them) as one uint8 ``(N, C, H, W)`` contiguous tensor on
+    ``device``, shared by every vector env over that array: on the CPU, greyscale images are a view of the array (no
+    copy at all) and colour ones one channels-first copy; on an accelerator, one copy there. Never write into it."""
+    key = (id(images), str(device))
+    with _SHARED_LOCK:
+        refs = _TENSORS.get(key)
+        tensor = refs[1]() if refs is not None and refs[0]() is images else None
+        if tensor is not None:
+            return tensor
+        arr = images[:, None] if images.ndim == 3 else np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+        with warnings.catch_warnings():  # torch warns that the array is read-only: the envs only read it
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            tensor = torch.from_numpy(arr).to(device)
+        for stale in [k for k, (src, tns) in _TENSORS.items() if src() is None or tns() is None]:
+            del _TENSORS[stale]
+        _TENSORS[key] = (weakref.ref(images), weakref.ref(tensor))
+        return tensor
 
 
 _TORCH_INTEGERS = tuple(
@@ -211,11 +305,7 @@ def _user_data(images: object, labels: object, num_classes: int | None) -> tuple
     )
     if labels.max() >= n_classes:
         raise ValueError(f"labels must lie in [0, {n_classes}), got a label {int(labels.max())}")
-    images = np.array(images, copy=True)
-    images.flags.writeable = False
-    labels = labels.astype(np.int64)
-    labels.flags.writeable = False
-    return images, labels, max(n_classes, 2)
+    return shared_copy(images), shared_copy(labels, np.int64), max(n_classes, 2)
 
 
 def make_config(
@@ -256,10 +346,12 @@ def make_config(
     if images is None and labels is None:
         images, labels = data.load_split(dataset, split, data_dir=data_dir, download=bool(download))
         n_classes = 10  # every built-in dataset has ten classes
+        source = (dataset, split, str(data.resolve_data_dir(data_dir)))
     elif images is None or labels is None:
         raise ValueError("images and labels must be given together (or neither, to load `dataset`)")
     else:
         images, labels, n_classes = _user_data(images, labels, num_classes)
+        source = None
     num_glimpses = _positive_int("num_glimpses", num_glimpses)
     glimpse_size = _positive_int("glimpse_size", glimpse_size)
     num_scales = _positive_int("num_scales", num_scales)
@@ -328,4 +420,5 @@ def make_config(
         max_rotation=float(max_rotation),
         reward_mode=reward_mode,
         logit_scale=logit_scale,
+        source=source,
     )

@@ -15,7 +15,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ram_env.canvas import augment_images, compose, fixed_initial_location, random_splits, split_key
-from ram_env.config import GlimpseConfig, as_real_array, is_real_dtype, make_config, to_nchw
+from ram_env.config import GlimpseConfig, as_real_array, is_real_dtype, make_config, shared_images
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
 from ram_env.rewards import cross_entropy_reward
@@ -47,7 +47,8 @@ class GlimpseVectorEnv(VectorEnv):
     ``logit_scale``), plus:
 
     - ``device``: where images, canvases and every returned tensor live ("cpu", "cuda", a
-      ``torch.device``). Images are copied there once, as uint8.
+      ``torch.device``). Images are copied there once, as uint8, and shared by every vector env over the same
+      data on that device (on the CPU, greyscale images are not copied at all).
     - ``autoreset_mode``: ``"next_step"`` (Gymnasium's default: the step after the last one resets
       every sub-env with random images and returns zero rewards), ``"same_step"`` (the last step
       returns the new episode's first observation; the finished episode's last observation and info
@@ -122,7 +123,7 @@ class GlimpseVectorEnv(VectorEnv):
         self.num_classes = cfg.num_classes
         self.num_glimpses = cfg.num_glimpses
 
-        self._images = to_nchw(cfg.images).to(self.device)
+        self._images = shared_images(cfg.images, self.device)  # one copy per array and device, for every env
         self._labels = torch.from_numpy(np.array(cfg.labels)).to(self.device)
         self._generator = torch.Generator(device=self.device)
         self._generator.seed()

@@ -3,8 +3,10 @@ kept in their place. Every test here reproduces a defect a probe of bad inputs a
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
+import pickle
 import subprocess
 import sys
 import time
@@ -462,3 +464,53 @@ def test_a_killed_download_leaves_no_orphan_for_long(tmp_path):
     load_split("mnist", "test", data_dir=root, download=False)
     assert not orphan.exists()
     assert fresh.exists() and mine.exists()
+
+
+# ------------------------------------------------------------------------------------------ 2. one copy of the data
+def test_envs_over_one_images_array_share_one_read_only_copy():
+    images, labels = load_split("mnist", "val")
+    mine = images[:500].copy()  # a user's own, writable array
+    envs = [gym.make("GlimpseMNIST-v0", images=mine, labels=labels[:500]).unwrapped for _ in range(4)]
+    vector = gym.make_vec("GlimpseMNIST-v0", num_envs=3, images=mine, labels=labels[:500])
+    copies = {id(env.config.images) for env in envs} | {id(vector.config.images)}
+    assert len(copies) == 1
+    shared = envs[0].config.images
+    assert not shared.flags.writeable and not np.shares_memory(shared, mine)
+    assert np.shares_memory(vector._images.numpy(), shared)  # the vector env's tensor views that one copy
+    mine[0] = 255  # the caller changes its array: the envs built before keep what they were given ...
+    np.testing.assert_array_equal(shared[0], images[0])
+    later = gym.make("GlimpseMNIST-v0", images=mine, labels=labels[:500]).unwrapped  # ... and a new env sees the change
+    assert later.config.images is not shared and later.config.images[0].min() == 255
+
+
+def test_vector_envs_over_a_built_in_dataset_share_it():
+    images, _ = load_split("mnist", "train")
+    first = gym.make_vec("GlimpseMNIST-v0", num_envs=2)
+    second = gym.make_vec("GlimpseMNIST-v0", num_envs=5, split="train")
+    assert first._images.data_ptr() == second._images.data_ptr()
+    assert np.shares_memory(first._images.numpy(), images)  # greyscale: a view of the loaded split, no copy
+
+
+def test_memory_grows_by_a_few_mb_per_env_at_most():
+    def resident(scenario: str, count: int) -> float:
+        out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_memory.py"), "--child", scenario,
+                              str(count)], capture_output=True, text=True, check=True, cwd=ROOT)
+        return json.loads(out.stdout.strip().splitlines()[-1])["envs_mib"]
+
+    for scenario in ("single-user", "vector-user", "vector-builtin"):  # 94 MB, 94 MB, 43 MB of data
+        growth = (resident(scenario, 5) - resident(scenario, 1)) / 4
+        assert growth < 5.0, f"{scenario}: {growth:.1f} MiB per extra env"
+
+
+def test_a_pickled_built_in_env_names_its_data_instead_of_carrying_it():
+    env = gym.make("GlimpseMNIST-v0", split="val", initial_location="center").unwrapped
+    blob = pickle.dumps(env)
+    assert len(blob) < 100_000  # the val split's images are 3.9 MB
+    clone = pickle.loads(blob)
+    assert clone.config.images is env.config.images  # the same process: the one loaded copy
+    first, _ = env.reset(options={"index": 7})
+    again, _ = clone.reset(options={"index": 7})
+    np.testing.assert_array_equal(first["glimpse"], again["glimpse"])
+    images, labels = load_split("mnist", "val")
+    mine = gym.make("GlimpseMNIST-v0", images=images[:50].copy(), labels=labels[:50]).unwrapped
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(mine)).config.images, images[:50])  # user data: carried
