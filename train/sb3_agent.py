@@ -131,6 +131,11 @@ class Args:
     net_arch: int | None = None
     """width of the two hidden layers of the policy and value MLPs and of the LSTM (None: 256 for ppo, 128 for
     recurrent-ppo)"""
+    location_range: float = 1.0
+    """continuous actions: the agent's range [-r, r] of (x, y), mapped onto the env's [-1, 1] by Gymnasium's
+    `RescaleAction` (`--vec dummy`; `--vec native` applies the same map), class scores left as they are. r < 1 makes
+    a Gaussian policy explore locations 1/r times wider than scores, which need little noise under the
+    cross-entropy reward"""
     log_std_init: float = 0.0
     """initial log standard deviation of the Gaussian policy (continuous actions only; SB3's default 0 is a std of 1)"""
     buffer_size: int = 300_000
@@ -186,8 +191,37 @@ def env_kwargs(args: Args) -> dict[str, Any]:
     return {"reward_mode": args.reward_mode, "logit_scale": args.logit_scale, **(args.env_kwargs or {})}
 
 
+def action_bounds(args: Args, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """The agent's action box under ``--location-range r``: ``[-r, r]`` for (x, y), ``[-1, 1]`` for the scores."""
+    high = np.ones(n_actions, dtype=np.float32)
+    high[:2] = args.location_range
+    return -high, high
+
+
+class VecRescaleAction(VecEnvWrapper):
+    """Gymnasium's ``RescaleAction`` for an SB3 ``VecEnv`` (the native env): the agent acts in ``[low, high]``, the
+    env gets the affine image of that in its own box."""
+
+    def __init__(self, venv: VecEnv, low: np.ndarray, high: np.ndarray) -> None:
+        space = venv.action_space
+        super().__init__(venv, action_space=gym.spaces.Box(low, high, dtype=np.float32))
+        self._scale = (space.high - space.low) / (high - low)
+        self._offset = space.low - low * self._scale
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self.venv.step_async((np.asarray(actions) * self._scale + self._offset).astype(np.float32))
+
+    def reset(self) -> VecEnvObs:
+        return self.venv.reset()
+
+    def step_wait(self) -> VecEnvStepReturn:
+        return self.venv.step_wait()
+
+
 def wrap_vec(venv: VecEnv, args: Args) -> VecEnv:
     """The wrappers of ``args`` around an SB3 VecEnv of the raw glimpse env."""
+    if args.actions == "continuous" and args.location_range != 1.0:
+        venv = VecRescaleAction(venv, *action_bounds(args, venv.action_space.shape[0]))
     if args.actions == "discrete":
         venv = VecDiscreteGlimpseActions(venv, args.grid)
     elif args.actions == "flat":
@@ -207,6 +241,8 @@ def make_train_env(args: Args) -> VecEnv:
 
     def make_one() -> gym.Env:
         env = gym.make(args.env, **kwargs)
+        if args.actions == "continuous" and args.location_range != 1.0:
+            env = gym.wrappers.RescaleAction(env, *action_bounds(args, env.action_space.shape[0]))
         if args.actions == "discrete":
             env = DiscreteGlimpseActions(env, args.grid)
         elif args.actions == "flat":
@@ -347,6 +383,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"--algo must be one of {sorted(ALGOS) + ['random']}, got {args.algo!r}")
     if args.actions not in ("continuous", "discrete", "flat") or args.vec not in ("native", "dummy"):
         raise SystemExit("--actions must be continuous|discrete|flat and --vec native|dummy")
+    if not 0 < args.location_range <= 1:
+        raise SystemExit(f"--location-range must be in (0, 1], got {args.location_range}")
     if args.algo == "sac" and args.actions != "continuous":
         raise SystemExit("--algo sac needs --actions continuous (SAC acts in a Box)")
     command = shlex.join([sys.executable, *sys.argv] if argv is None else ["train/sb3_agent.py", *argv])
