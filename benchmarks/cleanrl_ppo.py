@@ -86,6 +86,9 @@ class Args:
     """Gradient norm clip."""
     hidden: int = 256
     """Width of the two hidden layers of the actor and of the critic."""
+    log_std_init: float = -2.0
+    """Initial log std of the Gaussian policy. CleanRL's 0 (a std of 1) drowns the class scores in noise: under the
+    cross-entropy reward the policy then only learns to guess uniformly."""
     eval_episodes: int = 1000
     """Episodes of the mean action on the ``val`` split at the end (0: none)."""
     output_dir: str | None = "runs"
@@ -111,7 +114,7 @@ def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias_const: float = 0.
 class Agent(nn.Module):
     """CleanRL's continuous-action agent: MLP critic, MLP Gaussian mean, a state-independent log std."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, log_std_init: float = -2.0) -> None:
         super().__init__()
         self.critic = nn.Sequential(layer_init(nn.Linear(obs_dim, hidden)), nn.Tanh(),
                                     layer_init(nn.Linear(hidden, hidden)), nn.Tanh(),
@@ -119,7 +122,7 @@ class Agent(nn.Module):
         self.actor_mean = nn.Sequential(layer_init(nn.Linear(obs_dim, hidden)), nn.Tanh(),
                                         layer_init(nn.Linear(hidden, hidden)), nn.Tanh(),
                                         layer_init(nn.Linear(hidden, act_dim), 0.01))
-        self.actor_logstd = nn.Parameter(torch.zeros(1, act_dim))
+        self.actor_logstd = nn.Parameter(torch.full((1, act_dim), log_std_init))
 
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
         return self.critic(x).squeeze(-1)
@@ -169,7 +172,7 @@ def train(args: Args) -> dict[str, Any]:
     envs = make_envs(args)
     assert isinstance(envs.single_action_space, gym.spaces.Box), "continuous actions only"
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
-    agent = Agent(obs_dim, act_dim, args.hidden)
+    agent = Agent(obs_dim, act_dim, args.hidden, args.log_std_init)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
 
     # -- rollout storage -----------------------------------------------------------------------------
