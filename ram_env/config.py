@@ -225,11 +225,11 @@ def is_real_dtype(dtype: torch.dtype) -> bool:
 
 
 def as_real_array(value: Any, name: str, shape: str) -> np.ndarray:
-    """``value`` (an array, a sequence or a tensor) as a numpy array of a float or integer dtype, else ``TypeError``
-    (``ValueError`` for a ragged sequence); ``shape`` says in the message what is expected.
-
-    Tensors come to the host as float32 (numpy has no bfloat16), which is what both envs make of every action
-    next; the actions both envs accept are the same (see :func:`is_real_dtype`).
+    """``value`` (an array, a sequence or a tensor) of any float or integer dtype as float32, which is what both envs
+    make of every action; else ``TypeError`` (``ValueError`` for a ragged sequence). ``shape`` says in the message
+    what is expected. Values beyond float32's range become infinities (for the caller's finiteness check to refuse),
+    without numpy's overflow warning. Tensors come to the host as float32 (numpy has no bfloat16); the actions both
+    envs accept are the same (see :func:`is_real_dtype`).
     """
     expected = f"{name} must be real numbers (a real-valued float or integer dtype) of shape {shape}"
     if isinstance(value, torch.Tensor):
@@ -242,7 +242,8 @@ def as_real_array(value: Any, name: str, shape: str) -> np.ndarray:
         raise ValueError(f"{expected}, got a {type(value).__name__} that is not one array: {err}") from err
     if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{expected}, got dtype {arr.dtype}")
-    return arr
+    with np.errstate(over="ignore"):
+        return arr.astype(np.float32)
 
 
 def _positive_int(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:

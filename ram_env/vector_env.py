@@ -164,7 +164,7 @@ class GlimpseVectorEnv(VectorEnv):
                 )
             act = actions
         else:  # the single env's conversion (check_action), so both accept and round the same actions
-            act = torch.from_numpy(as_real_array(actions, "actions", expected).astype(np.float32))
+            act = torch.from_numpy(as_real_array(actions, "actions", expected))
         if tuple(act.shape) != (self.num_envs, dim):
             raise ValueError(
                 f"actions must have shape ({self.num_envs}, {dim}) = one [x, y, score_0 ... "

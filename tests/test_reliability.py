@@ -13,9 +13,12 @@ import time
 import warnings
 
 import gymnasium as gym
+import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import ram_env  # noqa: F401  (registers the ids)
 from agents.policy import RAMPolicy
@@ -514,3 +517,128 @@ def test_a_pickled_built_in_env_names_its_data_instead_of_carrying_it():
     images, labels = load_split("mnist", "val")
     mine = gym.make("GlimpseMNIST-v0", images=images[:50].copy(), labels=labels[:50]).unwrapped
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(mine)).config.images, images[:50])  # user data: carried
+
+
+# --------------------------------------------------------------------- 8. any kwargs and actions: clear error or valid
+_POOL = 40  # real MNIST digits the property test builds its envs over (grey, and the same digits as RGB)
+
+
+def _pool() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    images, labels = load_split("mnist", "val")
+    grey, rgb = images[:_POOL], np.repeat(images[:_POOL, :, :, None], 3, axis=3)
+    return {
+        "grey": (grey, labels[:_POOL]),
+        "rgb": (rgb, labels[:_POOL]),
+        "channels-first": (rgb.transpose(0, 3, 1, 2), labels[:_POOL]),
+        "float": (grey.astype(np.float32), labels[:_POOL]),
+        "empty": (grey[:0], labels[:0]),
+        "float labels": (grey, labels[:_POOL].astype(np.float64)),
+    }
+
+
+def _some(valid, *invalid):
+    """A strategy drawing mostly from ``valid`` and about one time in ten one of the ``invalid`` values."""
+    return st.sampled_from(range(10)).flatmap(lambda roll: st.sampled_from(invalid) if roll == 9 else valid)
+
+
+_KWARGS = st.fixed_dictionaries(
+    {"data": _some(st.sampled_from(["grey", "rgb"]), "channels-first", "float", "empty", "float labels")},
+    optional={
+        "split": _some(st.sampled_from(["train", "val", "trainval", "test"]), "bogus", 3, None),
+        "reward_mode": _some(st.sampled_from(["terminal", "cross_entropy"]), "dense", None),
+        "num_glimpses": _some(st.integers(1, 5), 0, -1, 2.0, True, "3"),
+        "glimpse_size": _some(st.integers(1, 24), 0, -3, 2**17, 8.5, "8"),
+        "num_scales": _some(st.integers(1, 16), 0, 29, 40, 1.0),
+        "initial_location": _some(
+            st.sampled_from(["random", "center"]) | st.lists(st.floats(-1.0, 1.0), min_size=2, max_size=2),
+            "corner", 5, [0.5], [0.0, 1.5], [float("nan"), 0.0], [0.0, 0.0, 0.0],
+        ),
+        "canvas_size": _some(st.none() | st.integers(28, 90), 10, -1, 3000, 10**6, 60.0),
+        "num_clutter": _some(st.integers(0, 4), -1, 10**6, 1.5),
+        "clutter_size": _some(st.integers(1, 28), 0, 40, "8"),
+        "max_shift": _some(st.integers(0, 27), -1, 28, 2.5),
+        "horizontal_flip": _some(st.booleans(), "yes", 1, None),
+        "max_rotation": _some(st.floats(0, 180), -1.0, 181.0, float("nan"), "10", True),
+        "logit_scale": _some(st.floats(0.1, 20), 0.0, -1.0, float("inf"), float("nan"), "5"),
+        "download": _some(st.booleans(), "no", 0, None),
+        "num_classes": _some(st.none() | st.integers(10, 20), 1, -1, 10**9, 12.0),
+    },
+)
+_ACTION_DTYPES = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                  np.uint32, np.uint64, np.bool_, np.complex64]
+
+
+@st.composite
+def _action(draw, dim: int) -> np.ndarray:
+    """One action: mostly of the right shape, any dtype, values from the box, beyond it, huge, or not finite."""
+    dtype = np.dtype(draw(st.sampled_from(_ACTION_DTYPES)))
+    shape = draw(st.sampled_from([(dim,)] * 6 + [(dim - 1,), (dim + 1,), (1, dim), ()]))
+    if dtype.kind == "f":
+        big = float(np.finfo(dtype).max)
+        values = st.floats(-3.0, 3.0, width=dtype.itemsize * 8) | st.sampled_from([np.nan, np.inf, -np.inf, big, -big])
+        return draw(hnp.arrays(dtype, shape, elements=values))
+    return draw(hnp.arrays(dtype, shape))
+
+
+def _check_obs(obs: dict, space) -> None:
+    glimpse, location = np.asarray(obs["glimpse"]), np.asarray(obs["location"])
+    assert glimpse.dtype == np.float32 and glimpse.shape == space["glimpse"].shape
+    assert np.isfinite(glimpse).all() and glimpse.min() >= 0.0 and glimpse.max() <= 1.0
+    assert location.dtype == np.float32 and np.isfinite(location).all() and np.abs(location).max() <= 1.0
+
+
+def _outcome(call, *args, **kwargs):
+    """``("ok", call(...))`` or ``("error", exception)`` for a clear ValueError/TypeError; anything else fails."""
+    try:
+        return "ok", call(*args, **kwargs)
+    except (ValueError, TypeError) as error:
+        assert str(error).strip(), f"{type(error).__name__} without a message"
+        return "error", error
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(kwargs=_KWARGS, data=st.data())
+def test_any_kwargs_and_actions_give_a_clear_error_or_valid_bit_identical_episodes(kwargs, data):
+    from ram_env.glimpse_env import GlimpseEnv
+    from ram_env.vector_env import GlimpseVectorEnv
+
+    kwargs = dict(kwargs)
+    kwargs["images"], kwargs["labels"] = _pool()[kwargs.pop("data")]
+    single_built, env = _outcome(GlimpseEnv, **kwargs)
+    vector_built, envs = _outcome(GlimpseVectorEnv, num_envs=2, **kwargs)
+    assert single_built == vector_built, (env, envs)
+    event(f"envs: {single_built}" if single_built == "ok" else f"envs: {str(env).split(' must')[0][:30]}")
+    if single_built == "error":
+        assert type(env) is type(envs), (env, envs)
+        return
+    space = env.observation_space
+    assert envs.single_observation_space == space and envs.single_action_space == env.action_space
+    index = data.draw(st.integers(0, env.config.num_images - 1), label="index")
+    fixed = env.config.split in ("val", "test")  # train episodes draw from each env's own generator
+    obs, _ = env.reset(seed=0, options={"index": index})
+    batch, _ = envs.reset(seed=0, options={"index": [index, index]})
+    for t in range(env.config.num_glimpses):
+        _check_obs(obs, space)
+        for j in range(2):
+            _check_obs({k: v[j].numpy() for k, v in batch.items()}, space)
+            if fixed:
+                np.testing.assert_array_equal(batch["glimpse"][j].numpy(), obs["glimpse"])
+                np.testing.assert_array_equal(batch["location"][j].numpy(), obs["location"])
+        action = data.draw(_action(env.action_space.shape[0]), label=f"action {t}")
+        took, result = _outcome(env.step, action)
+        vector_took, vector_result = _outcome(envs.step, np.stack([action, action]))
+        assert took == vector_took, (action, result, vector_result)
+        event(f"action: {took}")
+        if took == "error":
+            assert type(result) is type(vector_result), (result, vector_result)
+            action = np.zeros(env.action_space.shape, np.float32)  # go on with an action both take
+            result, vector_result = env.step(action), envs.step(np.stack([action, action]))
+        obs, reward, terminated, truncated, info = result
+        batch, rewards, terminateds, _, infos = vector_result
+        assert np.isfinite(reward) and terminated == bool(terminateds[0]) == bool(terminateds[1])
+        assert terminated is (t == env.config.num_glimpses - 1) and truncated is False
+        if fixed:
+            assert reward == float(rewards[0]) == float(rewards[1])
+    _check_obs(obs, space)
+    assert int(infos["prediction"][0]) == info["prediction"] and int(infos["label"][0]) == info["label"]
