@@ -150,9 +150,10 @@ def _same_content(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two arrays of one shape hold the same values, compared a megabyte at a time (no full-size temporary)."""
     if a.shape != b.shape:
         return False
-    flat_a, flat_b = a.reshape(-1), b.reshape(-1)
-    step = 1 << 20
-    return all(np.array_equal(flat_a[i : i + step], flat_b[i : i + step]) for i in range(0, flat_a.size, step))
+    if a.ndim == 0 or a.size == 0:
+        return bool(np.array_equal(a, b))
+    rows = max(1, (1 << 20) // max(1, a[0].size))  # whole rows along the first axis: views, never a full copy
+    return all(np.array_equal(a[i : i + rows], b[i : i + rows]) for i in range(0, len(a), rows))
 
 
 def _immutable(array: np.ndarray) -> bool:
