@@ -1,7 +1,7 @@
-"""Train a general-purpose agent, Stable-Baselines3 PPO or sb3-contrib RecurrentPPO, on any glimpse env.
+"""Train a general-purpose agent (SB3 PPO or SAC, sb3-contrib RecurrentPPO) on any glimpse env; test the val-selected model.
 
-    python train/sb3_agent.py --algo ppo --env GlimpseMNIST-v0
-    python train/sb3_agent.py --algo recurrent-ppo --env GlimpseMNIST-v0 --total-timesteps 2000000
+    python train/sb3_agent.py                                   # RecurrentPPO, continuous action, cross-entropy reward
+    python train/sb3_agent.py --algo ppo --actions discrete --step-obs --reward-mode terminal   # the earlier recipe
     python train/sb3_agent.py --help
 
 What it does, top to bottom: build the training envs (``--vec native``: the batched torch env through
@@ -9,28 +9,24 @@ What it does, top to bottom: build the training envs (``--vec native``: the batc
 optionally with the wrappers of :mod:`ram_env.wrappers` (discrete actions, a step counter); train with
 ``progress_bar=True``, measuring the deterministic policy's accuracy on the ``val`` split every
 ``--eval-every`` env steps (the best model on val is kept); then run the val-selected model deterministically on every
-test image exactly once. Everything lands in ``runs/<env>__<exp>__<seed>__<time>/``: TensorBoard
+test image exactly once. Everything lands in ``runs/<env>__<exp>-<algo>__<seed>__<time>/``: TensorBoard
 events and ``progress.csv``, ``best_model.zip`` (val-selected), ``final_model.zip``,
 ``evaluations.csv`` and ``results.json`` (command, env steps, wall-clock, hardware, val and test
-accuracy).
+accuracy). ``--algo random`` trains nothing and measures uniformly random actions.
 
-Why the defaults (an episode is ``T = 6`` steps and pays 1 on the last step if the label is right);
-the short trials behind them are in ``docs/sb3_results.md``:
+Why the defaults (the trials behind them, each with its command: ``docs/baselines.md``):
 
-- ``gamma = 1.0``, ``gae_lambda = 0.95``: the horizon is fixed and short, nothing needs discounting;
-  the value of a step is then the expected accuracy.
-- ``--actions discrete`` (``MultiDiscrete([5, 5, 10])``) and ``--step-obs``: the continuous
-  ``[x, y, scores]`` action stayed at chance for both algorithms in 200k steps, and a memoryless PPO
-  without the step counter cannot tell the step that is judged (24 % against 62 % at 200k steps).
-  ``ent_coef = 0.01`` keeps the categorical heads exploring early.
-- ``num_envs = 64``, ``n_steps = 12`` (two whole episodes per sub-env: a rollout of 768 steps = 128
-  episodes), ``batch_size = 256``, ``learning_rate = 1e-3``: the task is sample-bound (the label is
-  learned from a 0/1 reward), so many small updates win: 256 envs, batch 768, 4 epochs at 3e-4 reached
-  20 % at 200k steps where these reach 62 %. ``n_epochs`` 10 for PPO; 4 and a 128-wide LSTM for
-  RecurrentPPO, whose update costs about 5x PPO's on CPU (its 2M-step run had to fit an afternoon on
-  2 shared cores).
-- ``--vec native``: the batched env steps all sub-envs as one tensor operation, an order of
-  magnitude faster here than ``DummyVecEnv``.
+- ``--reward-mode cross_entropy``: every step pays the negative cross-entropy of its class scores, so the
+  scores get a graded signal each step instead of a 0/1 bandit payment at the end.
+- ``--algo recurrent-ppo`` on the env's own continuous action: the LSTM is the memory of past glimpses. PPO with
+  a stack of the episode's observations (``--frame-stack 6``) learned far slower (32 % against 68 % val
+  accuracy at 200k steps) and SAC stayed near chance at 100k steps.
+- ``--log-std-init -2`` (a std of 0.14) and ``ent_coef = 0`` for continuous actions: SB3's std of 1 drowns the
+  scores in noise (the policy then only learns to guess uniformly, at chance), a std of 0.37 learned half as fast.
+- ``num_envs = 128``, ``n_steps = 12`` (two whole episodes per sub-env), ``batch_size = 512``,
+  ``learning_rate = 1e-3``, 4 epochs, a 128-wide LSTM; ``gamma = 1`` (the horizon is fixed and short).
+- ``--vec native``: the batched env steps all sub-envs as one tensor operation, an order of magnitude faster
+  here than ``DummyVecEnv`` (``benchmarks/bench_sb3.py``).
 """
 
 from __future__ import annotations
@@ -84,37 +80,37 @@ ALGO_DEFAULTS: dict[str, dict[str, int]] = {
 
 @dataclass
 class Args:
-    algo: str = "ppo"
+    algo: str = "recurrent-ppo"
     """`ppo` (SB3 PPO, MultiInputPolicy), `recurrent-ppo` (sb3-contrib RecurrentPPO, MultiInputLstmPolicy), `sac`
     (SB3 SAC, MultiInputPolicy; continuous actions only) or `random` (no training: uniformly random actions)"""
     env: str = "GlimpseMNIST-v0"
     """any registered glimpse env id"""
     env_kwargs: dict | None = None
     """extra gym.make kwargs as a JSON object, e.g. '{"num_glimpses": 4}'"""
-    reward_mode: str = "terminal"
+    reward_mode: str = "cross_entropy"
     """the env's `reward_mode`: `terminal` (0/1 on the last step) or `cross_entropy` (every step pays the negative
     cross-entropy of that step's class scores, normalised by log K)"""
     logit_scale: float = 5.0
     """the env's `logit_scale` for `--reward-mode cross_entropy`"""
-    actions: str = "discrete"
+    actions: str = "continuous"
     """`continuous` (the env's own Box [x, y, scores]), `discrete` (MultiDiscrete([grid, grid, n_classes])) or
     `flat` (one Discrete(grid*grid*n_classes)); see ram_env/wrappers.py"""
     grid: int = 5
     """cells per side of the location grid for `--actions discrete|flat`"""
-    step_obs: bool = True
+    step_obs: bool = False
     """add obs["step"], the one-hot step counter, so the policy knows which step is the last"""
     frame_stack: int = 1
     """stack the last N observations (SB3 VecFrameStack); N = num_glimpses gives a memoryless policy every
     glimpse of the episode"""
     total_timesteps: int = 2_000_000
     """env steps to train for (one step of one sub-env)"""
-    num_envs: int = 64
+    num_envs: int = 128
     """parallel training envs"""
     vec: str = "native"
     """`native` (the batched torch env as an SB3 VecEnv) or `dummy` (DummyVecEnv of gym.make)"""
     n_steps: int = 12
     """steps per sub-env per rollout (a multiple of the episode length keeps rollouts whole)"""
-    batch_size: int = 256
+    batch_size: int = 512
     """minibatch size of the PPO update (for RecurrentPPO: steps per minibatch, in whole sequences)"""
     n_epochs: int | None = None
     """passes over each rollout (None: 10 for ppo, 4 for recurrent-ppo)"""
@@ -124,8 +120,8 @@ class Args:
     """discount; 1.0 since episodes have a fixed short horizon and pay only at the end"""
     gae_lambda: float = 0.95
     """GAE lambda"""
-    ent_coef: float = 0.01
-    """entropy bonus"""
+    ent_coef: float | None = None
+    """entropy bonus (None: 0 for continuous actions, 0.01 for discrete ones, which keeps their heads exploring)"""
     clip_range: float = 0.2
     """PPO clip range"""
     net_arch: int | None = None
@@ -136,7 +132,7 @@ class Args:
     `RescaleAction` (`--vec dummy`; `--vec native` applies the same map), class scores left as they are. r < 1 makes
     a Gaussian policy explore locations 1/r times wider than scores, which need little noise under the
     cross-entropy reward"""
-    log_std_init: float = 0.0
+    log_std_init: float = -2.0
     """initial log standard deviation of the Gaussian policy (continuous actions only; SB3's default 0 is a std of 1)"""
     buffer_size: int = 300_000
     """SAC: replay buffer size, in env steps"""
@@ -285,7 +281,7 @@ def make_model(args: Args, venv: VecEnv) -> BaseAlgorithm:
         n_steps=args.n_steps,
         n_epochs=defaults["n_epochs"] if args.n_epochs is None else args.n_epochs,
         gae_lambda=args.gae_lambda,
-        ent_coef=args.ent_coef,
+        ent_coef=(0.0 if args.actions == "continuous" else 0.01) if args.ent_coef is None else args.ent_coef,
         clip_range=args.clip_range,
         **common,
     )
