@@ -1,4 +1,4 @@
-"""Train a general-purpose agent (SB3 PPO or SAC, sb3-contrib RecurrentPPO) on any glimpse env; test the val-selected model.
+"""Train a general-purpose agent (SB3 PPO or SAC, sb3-contrib RecurrentPPO) on a glimpse env, test the val-selected one.
 
     python train/sb3_agent.py                                   # RecurrentPPO, continuous action, cross-entropy reward
     python train/sb3_agent.py --algo ppo --actions discrete --step-obs --reward-mode terminal   # the earlier recipe
