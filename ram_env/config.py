@@ -2,6 +2,11 @@
 
 Both envs take the same keyword arguments; :func:`make_config` checks them once, loads the data
 through :mod:`ram_env.data` and builds the spaces, so the two can never disagree on the contract.
+Absurd values are refused with the bound they break (the ``MAX_*`` constants here and in
+:mod:`ram_env.retina`), and the actions both envs take are converted by one function (:func:`as_real_array`).
+
+The data is held once per process: every env over one ``images=`` array shares one read-only copy of it
+(:func:`shared_copy`), and every vector env over one array one tensor per device (:func:`shared_images`).
 """
 
 from __future__ import annotations
