@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ram_env.canvas import augment_images, compose, fixed_initial_location, random_splits, split_key
-from ram_env.config import GlimpseConfig, as_real_array, make_config, to_nchw
+from ram_env.config import GlimpseConfig, as_real_array, make_config
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
 from ram_env.rewards import DEFAULT_LOGIT_SCALE, cross_entropy_reward
@@ -217,22 +217,26 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._index = -1
         self._t = -1  # steps taken in this episode; -1 before the first reset
         self._canvas: torch.Tensor | None = None
-        self._sat: torch.Tensor | None = None
+        self._sat: np.ndarray | None = None
         self._locations: list[tuple[float, float]] = []
 
     # -- helpers shared by reset and step --------------------------------------------------------
-    def _gather(self, index: torch.Tensor) -> torch.Tensor:
-        return to_nchw(self.config.images[index.numpy()])
+    # The single env runs the retina and the canvas generator on numpy arrays: the same code as the vector env's
+    # torch tensors (ram_env.array_api), without torch's per-call dispatch on a batch of one.
+    def _gather(self, index: np.ndarray) -> np.ndarray:
+        """Images ``index`` of the split, uint8 ``(len, C, H, W)`` (a copy)."""
+        images = self.config.images[index]
+        return images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
 
-    def _episode_key(self) -> torch.Tensor:
+    def _episode_key(self) -> np.ndarray:
         """The key of the episode's random canvas or augmentation: drawn in train/trainval, fixed in val/test."""
         split = self.config.split
         key = int(self.np_random.integers(2**31)) if split in random_splits else split_key(split)
-        return torch.tensor([key], dtype=torch.int64)
+        return np.array([key], dtype=np.int64)
 
-    def _build_canvas(self, index: int) -> torch.Tensor:
+    def _build_canvas(self, index: int) -> np.ndarray:
         cfg = self.config
-        idx = torch.tensor([index], dtype=torch.int64)
+        idx = np.array([index], dtype=np.int64)
         if cfg.canvas is not None:
             return compose(cfg.canvas, self._gather, cfg.num_images, idx, self._episode_key())
         if cfg.augmented:
@@ -242,11 +246,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return self._gather(idx)
 
     def _get_obs(self, location: np.ndarray) -> dict[str, np.ndarray]:
-        g = glimpse(
-            self._sat, torch.from_numpy(location[None]), self.config.glimpse_size, self.config.num_scales
-        )
+        g = glimpse(self._sat, location[None], self.config.glimpse_size, self.config.num_scales)
         self._locations.append((float(location[0]), float(location[1])))
-        return {"glimpse": g[0].numpy(), "location": location}
+        return {"glimpse": g[0], "location": location}
 
     def _get_info(self) -> dict[str, Any]:
         return {"index": np.int64(self._index)}
@@ -268,13 +270,15 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self._index = int(index)
         else:
             self._index = int(self.np_random.integers(n))
-        self._canvas = self._build_canvas(self._index)
-        self._sat = summed_area_table(self._canvas)
+        canvas = self._build_canvas(self._index)
+        self._sat = summed_area_table(canvas)
+        # Kept for render() only, as in the vector env; a tensor, as it always was (no copy).
+        self._canvas = torch.from_numpy(canvas) if self.render_mode is not None else None
         init = self.config.initial_location
         if init == "random" and self.config.split in random_splits:
             location = self.np_random.uniform(-1.0, 1.0, size=2).astype(np.float32)
         elif init == "random":  # val/test: a function of the image, like its canvas
-            location = fixed_initial_location(self.config.split, torch.tensor([self._index]))[0].numpy()
+            location = fixed_initial_location(self.config.split, np.array([self._index]))[0]
         elif init == "center":
             location = np.zeros(2, dtype=np.float32)
         else:
@@ -295,7 +299,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             )
         act = check_action(action, self.action_space.shape[0])
         self._t += 1
-        location = np.clip(act[:2], -1.0, 1.0)
+        location = act[:2].clip(-1.0, 1.0)
         obs = self._get_obs(location)
         info = self._get_info()
         cfg = self.config

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import torch
 
 from ram_env.retina import centre_pixels
 
@@ -38,7 +37,7 @@ def draw_glimpses(
     canvas = cv2.resize(canvas, (w * factor, h * factor), interpolation=cv2.INTER_NEAREST)
     centres = []
     if len(locations):  # the retina's own centre pixels, so the picture shows exactly what was seen
-        xs, ys = centre_pixels(torch.tensor(list(locations), dtype=torch.float64), h, w)
+        xs, ys = centre_pixels(np.asarray(locations, dtype=np.float64).reshape(-1, 2), h, w)
         for cx, cy in zip(xs.tolist(), ys.tolist()):
             centres.append((cx * factor + factor // 2, cy * factor + factor // 2, cx, cy))
     for (ax, ay, _, _), (bx, by, _, _) in zip(centres, centres[1:]):

@@ -14,13 +14,20 @@ Contract (kept bit for bit by the single env and the vector env, which both call
 Block means come from a summed-area table (integral image) of the uint8 image, built once per
 image (at reset) in int32: every block sum is exact, and a glimpse costs four look-ups per output
 value whatever the scale, so the step cost does not grow with the image or the number of scales.
+
+Written once against :mod:`ram_env.array_api`: the single env calls it with numpy arrays (no torch dispatch
+in its step), the vector env with torch tensors on CPU or GPU. Both do the same exact integer sums and the
+same float32 divisions, so they give the same bits.
 """
 
 from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
+
+from ram_env.array_api import namespace
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -31,6 +38,8 @@ __all__ = [
     "glimpse_length",
     "summed_area_table",
 ]
+
+Array = np.ndarray | torch.Tensor
 
 MAX_PATCH_SIDE = 2**16
 """The largest patch side ``glimpse_size * 2**(num_scales - 1)`` the retina takes. Its block divisors
@@ -58,64 +67,84 @@ def glimpse_length(glimpse_size: int, num_scales: int, channels: int) -> int:
     return num_scales * channels * glimpse_size * glimpse_size
 
 
-def summed_area_table(images: torch.Tensor) -> torch.Tensor:
-    """Integral image of a uint8 batch ``(B, C, H, W)``: int32 ``(B, C, H + 1, W + 1)``.
+def summed_area_table(images: Array) -> Array:
+    """Integral image of a uint8 batch ``(B, C, H, W)``: int32 ``(B, C, H + 1, W + 1)``, a numpy array or a tensor
+    on the device of ``images`` as ``images`` is.
 
     ``sat[..., i, j]`` is the sum of ``images[..., :i, :j]`` (so row and column 0 are zero). Exact
     for any image up to 2**31 / 255 pixels (about 8.4 million).
     """
-    if images.dtype != torch.uint8 or images.dim() != 4:
-        raise ValueError(f"expected a uint8 tensor (B, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    xp = namespace(images)
+    if images.dtype != xp.uint8 or images.ndim != 4:
+        raise ValueError(f"expected a uint8 array (B, C, H, W), got {images.dtype} {tuple(images.shape)}")
     b, c, h, w = images.shape
-    sat = torch.zeros((b, c, h + 1, w + 1), dtype=torch.int32, device=images.device)
+    sat = xp.zeros((b, c, h + 1, w + 1), xp.int32, xp.device(images))
     sat[:, :, 1:, 1:] = images
-    if images.device.type != "cpu":  # on accelerators the scan kernels are the fast way
-        return sat.cumsum(2, dtype=torch.int32).cumsum(3, dtype=torch.int32)
-    # On CPU, a loop of whole-row additions is several times faster than cumsum along rows.
-    for i in range(2, h + 1):
-        sat[:, :, i].add_(sat[:, :, i - 1])
-    torch.cumsum(sat, 3, out=sat)
-    return sat
+    return xp.cumsum_(xp.cumsum_(sat, 2), 3)  # integer sums: every order of additions gives the same table
 
 
-def centre_pixels(locations: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centre pixel ``(cx, cy)`` of each location ``(B, 2)``, as int64 tensors of shape ``(B,)``."""
-    loc = locations.to(torch.float64)
-    cx = torch.floor((loc[:, 0] + 1.0) / 2.0 * width).to(torch.int64)
-    cy = torch.floor((loc[:, 1] + 1.0) / 2.0 * height).to(torch.int64)
-    return cx, cy
+def _centres(locations: Array, one: Array, half_size: Array) -> Array:
+    """Centre pixels ``[cx, cy]``, int64 ``(B, 2)``, of locations ``(B, 2)`` on an image of ``half_size`` = float64
+    ``[W / 2, H / 2]`` (``one``: float64 1): the one formula of the contract, in float64.
+
+    ``(x + 1) * (W / 2)`` is ``(x + 1) / 2 * W`` bit for bit: halving is exact in binary floating point, so both
+    round the same real number once.
+    """
+    xp = namespace(locations)
+    return xp.astype(xp.floor((xp.astype(locations, xp.float64) + one) * half_size), xp.int64)
+
+
+def centre_pixels(locations: Array, height: int, width: int) -> tuple[Array, Array]:
+    """Centre pixel ``(cx, cy)`` of each location ``(B, 2)``, as int64 arrays of shape ``(B,)``."""
+    xp = namespace(locations)
+    device = xp.device(locations)
+    one = xp.asarray(1.0, xp.float64, device)
+    centre = _centres(locations, one, xp.asarray([width / 2, height / 2], xp.float64, device))
+    return centre[:, 0], centre[:, 1]
 
 
 @functools.lru_cache(maxsize=64)
-def _geometry(glimpse_size: int, num_scales: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Constants of a retina: block edges ``(k, g + 1)``, half patch sides ``(k,)``, block divisors."""
+def _geometry(
+    glimpse_size: int, num_scales: int, batch: int, channels: int, height: int, width: int, xp: type, device: object
+) -> dict[str, Array | None]:
+    """Constants of a retina on tables ``(batch, channels, height + 1, width + 1)``, arrays of ``xp`` on ``device``.
+
+    ``offsets`` ``(k, g + 1)``: block edges of every scale from the patch's centre pixel; ``low``, ``high``
+    ``(1, 2, 1, 1)``: the edges' range ``[0, W] x [0, H]``; ``stride``: ``W + 1``, a row of the table; ``one``
+    and ``half_size``: float64 ``1`` and ``[W / 2, H / 2]``; ``base`` ``(B, 1, C, 1, 1)``: where each image's
+    channel starts in the flattened tables (``None`` for one image of one channel); ``denom`` ``(1, k, 1, 1, 1)``:
+    the float32 block divisors ``4**s * 255``. Operands that are arrays cost numpy less than Python numbers.
+    """
     check_retina(glimpse_size, num_scales)  # once per retina (cached): larger patches overflow the divisors
-    block = 2 ** torch.arange(num_scales, device=device, dtype=torch.int64)
-    # Block edges for every scale: offsets from the patch's top-left corner.
-    edges = torch.arange(glimpse_size + 1, device=device, dtype=torch.int64)[None, :] * block[:, None]
-    half = (glimpse_size * block) // 2
-    denom = (block * block * 255).to(torch.float32).view(1, 1, num_scales, 1, 1)
-    return edges, half, denom
+    g = glimpse_size
+    blocks = [2**s for s in range(num_scales)]
+    planes = xp.arange(batch * channels, xp.int64, device) * ((height + 1) * (width + 1))
+    return {
+        "offsets": xp.asarray([[e * b - (g * b) // 2 for e in range(g + 1)] for b in blocks], xp.int64, device),
+        "low": xp.zeros((1, 2, 1, 1), xp.int64, device),
+        "high": xp.asarray([width, height], xp.int64, device).reshape(1, 2, 1, 1),
+        "stride": xp.asarray(width + 1, xp.int64, device),
+        "one": xp.asarray(1.0, xp.float64, device),
+        "half_size": xp.asarray([width / 2, height / 2], xp.float64, device),
+        "base": planes.reshape(batch, 1, channels, 1, 1) if batch * channels > 1 else None,
+        "denom": xp.asarray([b * b * 255 for b in blocks], xp.float32, device).reshape(1, num_scales, 1, 1, 1),
+    }
 
 
-def glimpse(sat: torch.Tensor, locations: torch.Tensor, glimpse_size: int, num_scales: int) -> torch.Tensor:
-    """Glimpses at ``locations`` ``(B, 2)`` from summed-area tables ``(B, C, H + 1, W + 1)``.
+def glimpse(sat: Array, locations: Array, glimpse_size: int, num_scales: int) -> Array:
+    """Glimpses at ``locations`` ``(B, 2)`` from summed-area tables ``(B, C, H + 1, W + 1)``, both numpy arrays
+    or both torch tensors.
 
     Returns float32 ``(B, num_scales * C * glimpse_size**2)`` in (scale, channel, row, col) order.
     """
+    xp = namespace(sat)
     b, c, h1, w1 = sat.shape
-    h, w = h1 - 1, w1 - 1
-    g = glimpse_size
-    cx, cy = centre_pixels(locations, h, w)
-    edges, half, denom = _geometry(g, num_scales, sat.device)
-    # Absolute edge coordinates (B, k, g + 1), clamped into the table: outside pixels add nothing.
-    rows = (cy[:, None, None] - half[None, :, None] + edges[None]).clamp_(0, h)
-    cols = (cx[:, None, None] - half[None, :, None] + edges[None]).clamp_(0, w)
-    # Flat index into each image's table: (B, k, g + 1, g + 1) corner indices.
-    corner = rows[:, :, :, None] * w1 + cols[:, :, None, :]
-    flat = sat.reshape(b, c, h1 * w1)
-    idx = corner.reshape(b, 1, -1).expand(b, c, -1)
-    s = torch.gather(flat, 2, idx).reshape(b, c, num_scales, g + 1, g + 1)
-    sums = s[..., 1:, 1:] - s[..., :-1, 1:] - s[..., 1:, :-1] + s[..., :-1, :-1]
-    out = sums.to(torch.float32) / denom
-    return out.permute(0, 2, 1, 3, 4).reshape(b, num_scales * c * g * g)
+    geo = _geometry(glimpse_size, num_scales, b, c, h1 - 1, w1 - 1, xp, xp.device(sat))
+    centre = _centres(locations, geo["one"], geo["half_size"])
+    # Block edge columns and rows (B, 2, k, g + 1), clamped into the table: outside pixels add nothing.
+    edges = xp.clip(centre[:, :, None, None] + geo["offsets"], geo["low"], geo["high"])
+    # Flat index of every block corner in the tables: (B, k, C, g + 1, g + 1), already in the output's order.
+    corner = (edges[:, 1, :, :, None] * geo["stride"] + edges[:, 0, :, None, :])[:, :, None]
+    s = sat.take(corner if geo["base"] is None else corner + geo["base"])
+    rows = s[..., 1:, :] - s[..., :-1, :]  # exact int32: sums over the blocks' rows
+    return xp.divide(rows[..., 1:] - rows[..., :-1], geo["denom"]).reshape(b, -1)
