@@ -14,9 +14,11 @@ At the end the mean action is evaluated on the ``val`` split.
 **Memory.** The policy is a memoryless MLP. What can let it classify is ``FrameStackObservation(env, num_glimpses,
 padding_type="zero")`` applied per sub-env through ``gym.make_vec``'s ``wrappers=``: the observation holds every
 glimpse and location of the episode so far, and the zero padding tells the step (on by default; ``--no-frame-stack``
-shows only the latest glimpse). It is not enough in 200k steps: the default run (2 shared CPU cores, ~670 steps/s)
-moved the episodic return from -14 to -6.4, the cost of a uniform guess (-6), and stayed at chance (val accuracy of the
-mean action 10.4 %). ``train/sb3_agent.py``'s discrete actions are the way in for general-purpose agents.
+shows only the latest glimpse). With CleanRL's initial std of 1 it is not enough in 200k steps: that run (2 shared CPU
+cores, ~670 steps/s) moved the episodic return from -14 to -6.4, the cost of a uniform guess (-6), and stayed at chance
+(val accuracy of the mean action 10.4 %). SB3's PPO did the same with that std, and learned with a std of 0.14
+(``docs/baselines.md``), so ``--log-std-init`` defaults to -2 here; this script has not been re-run for 200k steps with
+it. ``train/sb3_agent.py`` has the measured recipes.
 
 **Autoreset.** Gymnasium's vector envs (and its vector observation wrappers, which require it) reset a finished
 sub-env on the *next* step, which ignores the action and pays 0. The loop stores those steps, cuts the advantages at
