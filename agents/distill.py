@@ -27,7 +27,7 @@ import gymnasium as gym
 import torch
 
 from agents.image_teacher import ImageTeacher, is_image_teacher_file
-from agents.policy import RAMPolicy
+from agents.policy import RAMPolicy, resolve_checkpoint
 from agents.rollout import class_probabilities
 from ram_env.config import TRAINING_ONLY_KWARGS, to_nchw
 
@@ -37,7 +37,9 @@ Teacher = RAMPolicy | ImageTeacher
 
 
 def load_teacher(path: str | os.PathLike, device: str | torch.device = "auto") -> Teacher:
-    """The teacher in ``path``: an image classifier file (``train/image_teacher.py``) or a RAM policy file."""
+    """The teacher in ``path`` (or the shipped file of that name, e.g. ``teachers/cifar10``): an image classifier
+    file (``train/image_teacher.py``) or a RAM policy file."""
+    path = resolve_checkpoint(path)
     if is_image_teacher_file(path):
         return ImageTeacher.load(path, device=device)
     return RAMPolicy.load(path, device=device)

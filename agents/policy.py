@@ -5,7 +5,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv
 from agents.ram import RAMPolicy
 
-policy = RAMPolicy.load("ram_mnist.pt", device="cpu")
+policy = RAMPolicy.from_pretrained("mnist-6g")           # a shipped policy by name; .load("runs/NAME/best.pt")
 env = DummyVecEnv([lambda: policy.make_env(split="test")])   # gym.make(policy.env_id, **policy.env_kwargs, ...)
 mean_reward, _ = evaluate_policy(policy, env, n_eval_episodes=100)   # test accuracy, deterministic
 ```
@@ -17,6 +17,7 @@ by the env on steps ``1 ... T-1``) and the class scores of the current state (us
 
 from __future__ import annotations
 
+import importlib.resources
 import inspect
 import os
 import pickle
@@ -99,6 +100,27 @@ def write_model_file(path: str | os.PathLike, fmt: str, config: dict[str, Any], 
     }
     with atomic_path(Path(path)) as tmp:
         torch.save(payload, tmp)
+
+
+def pretrained_names() -> list[str]:
+    """The names of the policies shipped in ``agents/pretrained/`` (``mnist-6g``, ..., ``teachers/cifar10``)."""
+    root = Path(str(importlib.resources.files("agents").joinpath("pretrained")))
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.pt"))
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
+    """The file a ``--checkpoint`` (``--teacher``, ``--init-from``) means: an existing path as given, else the
+    shipped policy of that name (``mnist-6g``, ``teachers/cifar10``), found in the installed package, not the
+    working folder. FileNotFoundError listing the shipped names when it is neither."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    name = path.as_posix().removesuffix(".pt")
+    name = name.removeprefix("agents/pretrained/")  # the clone-relative paths the docs used to give
+    if name in pretrained_names():
+        return Path(str(importlib.resources.files("agents").joinpath("pretrained", f"{name}.pt")))
+    raise FileNotFoundError(f"no file {os.fspath(name_or_path)!r}, and no shipped policy of that name (shipped: "
+                            f"{', '.join(pretrained_names())})")
 
 
 def load_torch_file(path: str | os.PathLike, kind: str, map_location: Any = "cpu") -> Any:
@@ -264,10 +286,19 @@ class RAMPolicy:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> RAMPolicy:
-        """Read a file written by :meth:`save` (with ``weights_only=True``) onto ``device`` ("auto": CUDA if any)."""
+        """Read a file written by :meth:`save` (with ``weights_only=True``) onto ``device`` ("auto": CUDA if any);
+        ``path`` may also name a shipped policy (:func:`resolve_checkpoint`)."""
         target = resolve_device(device)
-        payload = read_model_file(path, _FORMAT, "a RAM policy", target)
+        payload = read_model_file(resolve_checkpoint(path), _FORMAT, "a RAM policy", target)
         model = RAM(RAMConfig(**payload["config"]))
         model.load_state_dict(payload["state_dict"])
         model.to(target).eval()
         return cls(model, payload["env_id"], payload["env_kwargs"])
+
+    @classmethod
+    def from_pretrained(cls, name: str, device: str | torch.device = "auto") -> RAMPolicy:
+        """A policy shipped with the package, by its preset name (``"mnist-6g"``; :func:`pretrained_names` lists
+        them), onto ``device``."""
+        if name not in pretrained_names():
+            raise ValueError(f"no shipped policy {name!r}; shipped: {', '.join(pretrained_names())}")
+        return cls.load(resolve_checkpoint(name), device=device)

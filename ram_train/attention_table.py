@@ -1,6 +1,6 @@
 """How input-dependent each policy's glimpses are: one markdown row per checkpoint.
 
-    python train/attention_table.py agents/pretrained/*.pt
+    python train/attention_table.py agents/pretrained/*.pt   # or names: mnist-6g cluttered60-8g
     python train/attention_table.py runs/NAME/best.pt --split val --images 2000
 
 For every checkpoint, runs the deterministic policy on the split (default: all test images) in the env it
@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from agents.attention import attention_report
+from agents.policy import resolve_checkpoint
 from agents.ram import RAMPolicy
 
 
@@ -27,7 +28,8 @@ def mean(rows: list[dict[str, float]], key: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoints", nargs="+", help="RAMPolicy files (agents/pretrained/*.pt, runs/NAME/best.pt)")
+    parser.add_argument("checkpoints", nargs="+",
+                        help="RAMPolicy files (runs/NAME/best.pt) or shipped policies' names (mnist-6g)")
     parser.add_argument("--split", default="test", help="split to run on (train, val, trainval, test)")
     parser.add_argument("--images", type=int, default=0, help="first images of the split (0: all)")
     parser.add_argument("--device", default="cpu", help="torch device")
@@ -35,14 +37,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    missing = [c for c in args.checkpoints if not Path(c).is_file()]
-    if missing:
-        sys.exit(f"no checkpoint file at: {', '.join(missing)}")
+    try:
+        paths = [resolve_checkpoint(c) for c in args.checkpoints]
+    except FileNotFoundError as error:
+        sys.exit(f"checkpoint: {error}")
 
     print(f"| checkpoint | env | error (deterministic, {args.split}) | mean pairwise distance, learned / random "
           "| MI(location; class) bits, learned / random | MI bias |")
     print("|---|---|---|---|---|---|")
-    for path in args.checkpoints:
+    for path in paths:
         policy = RAMPolicy.load(path, device=args.device)
         report, _ = attention_report(policy, args.split, args.images or None)
         learned, uniform = report["learned"], report["uniform_random"]

@@ -1,6 +1,6 @@
 """Reproduce a checkpoint's test figures: its error on a split, deterministic and Monte Carlo, as JSON.
 
-    python train/evaluate.py --checkpoint agents/pretrained/mnist-6g.pt
+    python train/evaluate.py --checkpoint mnist-6g          # a shipped policy by name (installed: ram-evaluate)
     python train/evaluate.py --checkpoint runs/NAME/best.pt --split val --figures runs/NAME/eval
 
 Loads any file written by ``RAMPolicy.save`` (a run's ``best.pt``/``latest.pt`` or a shipped policy),
@@ -18,17 +18,18 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import torch
-from artifacts import hardware, save_glimpse_figures
-from cli import parse
 
 import ram_env  # noqa: F401  (registers the env ids)
 from agents.ram import RAMPolicy, evaluate
+from ram_train.artifacts import hardware, save_glimpse_figures
+from ram_train.cli import parse
 
 
 @dataclass
 class Args:
-    checkpoint: str = "agents/pretrained/mnist-6g.pt"
-    """Policy file to evaluate (written by RAMPolicy.save)."""
+    checkpoint: str = "mnist-6g"
+    """Policy to evaluate: a file written by RAMPolicy.save (runs/NAME/best.pt) or a shipped policy's name
+    (mnist-6g, cluttered60-8g, ...)."""
     split: str = "test"
     """Split to evaluate on: "test" (the reported figure), "val", "train" or "trainval"."""
     images: int = 0
@@ -56,7 +57,10 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"--{name} must be at least {minimum}, got {getattr(args, name)}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    policy = RAMPolicy.load(args.checkpoint, device=args.device)  # the file's task; never its data_dir or download
+    try:
+        policy = RAMPolicy.load(args.checkpoint, device=args.device)  # the file's task; never its data_dir or download
+    except FileNotFoundError as error:
+        raise SystemExit(f"--checkpoint: {error}") from None
     if args.data_dir:
         policy.env_kwargs["data_dir"] = args.data_dir  # the user's, for the envs below and the figures
     total = policy.make_env(split=args.split).unwrapped.config.num_images

@@ -26,10 +26,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from artifacts import hardware, write_json
-from cli import parse
-from presets import PRESETS
-from ram_agent import PRECISIONS, learning_rate
 from torch.utils.tensorboard import SummaryWriter
 
 import ram_env  # noqa: F401  (registers the env ids)
@@ -37,6 +33,10 @@ from agents.image_teacher import ImageClassifier, ImageTeacher
 from agents.policy import resolve_device
 from ram_env.canvas import augment_images
 from ram_env.config import to_nchw
+from ram_train.artifacts import hardware, write_json
+from ram_train.cli import parse
+from ram_train.presets import PRESETS
+from ram_train.ram_agent import PRECISIONS, learning_rate
 
 
 @dataclass

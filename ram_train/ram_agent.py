@@ -41,10 +41,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from artifacts import atomic_path, atomic_torch_save, hardware, save_glimpse_figures, write_json
-from cli import parse
-from distributed import setup
-from presets import DEFAULT_PRESET, PRESETS
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -52,7 +48,7 @@ from tqdm import tqdm
 import ram_env  # noqa: F401  (registers the env ids)
 from agents.distill import load_teacher, soften, teacher_targets
 from agents.image_teacher import ImageTeacher
-from agents.policy import load_torch_file
+from agents.policy import load_torch_file, resolve_checkpoint
 from agents.ram import (
     NETWORK_FIELDS,
     POLICY_REWARDS,
@@ -66,6 +62,10 @@ from agents.ram import (
     substream_seed,
 )
 from ram_env.config import DATA_SOURCE_KWARGS, TRAINING_ONLY_KWARGS
+from ram_train.artifacts import atomic_path, atomic_torch_save, hardware, save_glimpse_figures, write_json
+from ram_train.cli import parse
+from ram_train.distributed import setup
+from ram_train.presets import DEFAULT_PRESET, PRESETS
 
 try:
     import fcntl  # the run folder's lock (POSIX)
@@ -133,10 +133,10 @@ class Args:
     """Also train the path that follows the policy's mean (the one deterministic evaluation takes), one more episode
     per image beside the M sampled paths: cross-entropy and the consistency term, no REINFORCE."""
     teacher: str = ""
-    """Distil from this file (knowledge distillation): a policy file (e.g. agents/pretrained/cifar10-4g-conv.pt),
-    whose class distribution of each training image is averaged over --teacher-samples location paths, or an image
-    classifier that sees the whole image (train/image_teacher.py). Each image's distribution, seen without the
-    training augmentation and softened by --teacher-temperature, is a soft target each path's classifier is also
+    """Distil from this file (knowledge distillation; a path, or a shipped name: cifar10-4g-conv, teachers/cifar10):
+    a policy file, whose class distribution of each training image is averaged over --teacher-samples location paths,
+    or an image classifier that sees the whole image (train/image_teacher.py). Each image's distribution, seen without
+    the training augmentation and softened by --teacher-temperature, is a soft target each path's classifier is also
     pulled towards (KL divergence), weighted by --distill-weight. The teacher must have learned this run's task (its
     env but for the number of glimpses and the augmentation; an image teacher's also but for the retina's initial
     location, glimpse size and scales); its network may differ. Computed at the start of a run
@@ -532,7 +532,7 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
         teacher = load_same_task(args, "--teacher", args.teacher, device)
         # Kept by the file's and the training images' content and the path count: the runs of one teacher on one
         # dataset compute its targets once (the JPEG copy of CIFAR-10 and the official files give different ones).
-        key = hashlib.sha256(Path(args.teacher).read_bytes())
+        key = hashlib.sha256(resolve_checkpoint(args.teacher).read_bytes())
         key.update(np.ascontiguousarray(envs.config.images).data)
         image_teacher = isinstance(teacher, ImageTeacher)  # sees the whole image: one distribution, no paths
         kind = "image" if image_teacher else f"{args.teacher_samples}-paths"

@@ -1,6 +1,6 @@
 """Show what a trained RAM agent's attention learned.
 
-    python train/visualize.py --checkpoint agents/pretrained/mnist-6g.pt --out figures/mnist-6g
+    python train/visualize.py --checkpoint mnist-6g --out figures/mnist-6g   # installed: ram-visualize
 
 writes into ``--out``:
 
@@ -30,12 +30,13 @@ import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from artifacts import atomic_path, episode_frames, save_episode_gif, save_glimpse_figures, write_json  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 import ram_env  # noqa: E402, F401  (registers the env ids)
 from agents.attention import attention_report, location_heatmaps  # noqa: E402
+from agents.policy import resolve_checkpoint  # noqa: E402
 from agents.ram import RAMPolicy  # noqa: E402
+from ram_train.artifacts import atomic_path, episode_frames, save_episode_gif, save_glimpse_figures, write_json  # noqa: E402
 
 
 def save_figure(fig: plt.Figure, path: Path) -> None:
@@ -113,7 +114,8 @@ def curves_figure(rows: list[dict[str, str]], title: str, stage_starts: Sequence
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="a RAMPolicy file (best.pt, agents/pretrained/*.pt)")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a RAMPolicy file (runs/NAME/best.pt) or a shipped policy's name (mnist-6g)")
     parser.add_argument("--out", default=None, help="output folder (default: figures/<checkpoint name>)")
     parser.add_argument("--split", default="test", help="split to show (train, val, trainval, test)")
     parser.add_argument("--images", type=int, default=8, help="images in the grid and GIFs")
@@ -124,9 +126,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="torch device")
     args = parser.parse_args()
 
-    checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
-        sys.exit(f"--checkpoint: no file at {checkpoint}")
+    try:
+        checkpoint = resolve_checkpoint(args.checkpoint)
+    except FileNotFoundError as error:
+        sys.exit(f"--checkpoint: {error}")
     logs = [Path(p) for p in args.csv] if args.csv else [checkpoint.parent / "progress.csv"]
     missing = [str(p) for p in logs if not p.is_file()]
     if args.csv and missing:

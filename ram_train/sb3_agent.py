@@ -1,0 +1,1 @@
+../train/sb3_agent.py
