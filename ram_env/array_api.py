@@ -5,7 +5,7 @@ The single env works in numpy (a step of one small glimpse is a few dozen operat
 numbers: torch's per-call dispatch would cost more than the arithmetic); the vector env in torch, on CPU or GPU.
 :func:`namespace` returns the namespace of an array; the code that uses it calls only what both namespaces here
 define, plus what numpy arrays and torch tensors share (operators, indexing and index assignment, ``shape``,
-``ndim``, ``dtype``, ``reshape``, ``take`` on the flattened array), so both paths do the same integer and float32
+``ndim``, ``dtype``, ``reshape``), so both paths do the same integer and float32
 arithmetic in the same order and give the same bits.
 """
 
@@ -63,6 +63,11 @@ class NumpyNamespace:
     @staticmethod
     def copy(x: np.ndarray) -> np.ndarray:
         return x.copy()
+
+    @staticmethod
+    def take(x: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """``x.reshape(-1)[index]``: the values of ``x`` at flat (C-order) positions ``index``, shaped as ``index``."""
+        return x.take(index)
 
     @staticmethod
     def maximum_at(x: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
@@ -125,6 +130,11 @@ class TorchNamespace:
     @staticmethod
     def copy(x: torch.Tensor) -> torch.Tensor:
         return x.clone()
+
+    @staticmethod
+    def take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        # index_select: about three times as fast as torch.take or advanced indexing on CPU
+        return x.reshape(-1).index_select(0, index.reshape(-1)).reshape(index.shape)
 
     @staticmethod
     def maximum_at(x: torch.Tensor, index: torch.Tensor, values: torch.Tensor) -> None:

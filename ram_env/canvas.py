@@ -168,11 +168,9 @@ def _window(images: Array, rows: Array, cols: Array) -> Array:
     """``images[n, c, rows[n, i], cols[n, j]]``: one window ``(C, p, q)`` of each image ``(N, C, H, W)``, at rows
     ``(N, p)`` and columns ``(N, q)``; returns ``(N, C, p, q)``."""
     xp = namespace(images)
-    n, c = images.shape[:2]
-    device = xp.device(images)
-    batch = _arange(n, xp, device)[:, None, None, None]
-    channel = _arange(c, xp, device)[None, :, None, None]
-    return images[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
+    n, c, h, w = images.shape
+    index = rows[:, None, :, None] * w + cols[:, None, None, :]
+    return xp.take(images, index + _plane_starts(n, c, h * w, xp, xp.device(images)).reshape(n, c, 1, 1))
 
 
 def _paste_max(canvas: Array, pieces: Array, top: Array, left: Array) -> None:

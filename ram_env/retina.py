@@ -145,6 +145,6 @@ def glimpse(sat: Array, locations: Array, glimpse_size: int, num_scales: int) ->
     edges = xp.clip(centre[:, :, None, None] + geo["offsets"], geo["low"], geo["high"])
     # Flat index of every block corner in the tables: (B, k, C, g + 1, g + 1), already in the output's order.
     corner = (edges[:, 1, :, :, None] * geo["stride"] + edges[:, 0, :, None, :])[:, :, None]
-    s = sat.take(corner if geo["base"] is None else corner + geo["base"])
+    s = xp.take(sat, corner if geo["base"] is None else corner + geo["base"])
     rows = s[..., 1:, :] - s[..., :-1, :]  # exact int32: sums over the blocks' rows
     return xp.divide(rows[..., 1:] - rows[..., :-1], geo["denom"]).reshape(b, -1)
