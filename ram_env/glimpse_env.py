@@ -247,7 +247,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def _get_obs(self, location: np.ndarray) -> dict[str, np.ndarray]:
         g = glimpse(self._sat, location[None], self.config.glimpse_size, self.config.num_scales)
-        self._locations.append((float(location[0]), float(location[1])))
+        self._locations.append(tuple(location.tolist()))
         return {"glimpse": g[0], "location": location}
 
     def _get_info(self) -> dict[str, Any]:

@@ -39,11 +39,13 @@ BORDERS = [(-1.0, -1.0), (1.0, 1.0), (-1.0, 1.0), (1.0, -1.0), (0.0, 0.0), (0.99
 
 
 def _check(images: torch.Tensor, g: int, k: int, rng: np.random.Generator) -> None:
-    sat = summed_area_table(images)
+    """Both paths against the reference: torch tensors (the vector env) and numpy arrays (the single env)."""
+    sat, sat_np = summed_area_table(images), summed_area_table(images.numpy())
     locs = [tuple(rng.uniform(-1, 1, 2)) for _ in range(12)] + BORDERS
     for x, y in locs:
         loc = torch.tensor([[x, y]] * images.shape[0], dtype=torch.float32)
         got = glimpse(sat, loc, g, k).numpy()
+        assert glimpse(sat_np, loc.numpy(), g, k).tobytes() == got.tobytes()
         for b in range(images.shape[0]):
             xf, yf = float(loc[b, 0]), float(loc[b, 1])
             want = reference_glimpse(images[b].numpy(), xf, yf, g, k)
@@ -86,3 +88,5 @@ def test_glimpse_values_and_dtype(mnist_val):
 def test_summed_area_table_rejects_bad_input():
     with pytest.raises(ValueError, match="uint8"):
         summed_area_table(torch.zeros(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="uint8"):
+        summed_area_table(np.zeros((1, 1, 4, 4)))
