@@ -1,8 +1,8 @@
 """Train the recurrent attention model (RAM, Mnih et al. 2014) against the glimpse vector env.
 
-    python train/ram_agent.py                          # the MNIST 6-glimpse preset, best device
+    python train/ram_agent.py                          # the MNIST 6-glimpse preset, best device (installed: ram-train)
     python train/ram_agent.py --preset mnist-2g --epochs 5 --name quick
-    python train/ram_agent.py --name quick --resume    # continue an interrupted run as it was started
+    python train/ram_agent.py --resume                 # continue the latest interrupted run as it was started
     torchrun --nproc_per_node 2 train/ram_agent.py --preset mnist-6g   # DDP: gloo on CPU, nccl on GPUs
 
 Everything a run writes goes to ``runs/<name>/``: ``events.*`` (TensorBoard), ``progress.csv``,
@@ -10,7 +10,9 @@ Everything a run writes goes to ``runs/<name>/``: ``events.*`` (TensorBoard), ``
 ``latest_state.pt`` (optimizer, step, ... for ``--resume``), ``glimpses.png`` / ``episode.gif`` (val
 images, refreshed at each validation) and at the end ``test_results.json``. Model selection uses the
 ``val`` split only; the test split is touched once, at the end, with the best checkpoint. While a process runs
-it, the folder is locked (``.lock``): a second ``--resume`` of a live run is refused.
+it, the folder is locked (``.lock``): a second ``--resume`` of a live run is refused. The first line says where the
+run writes and about how long it will take (timed on two training steps of this machine); Ctrl-C stops at the end of
+the current step, saves, and prints the command that resumes.
 
 Under ``torchrun`` every process trains its own shard with DistributedDataParallel: ``--batch-size``
 images per process, so the effective batch is ``batch_size * nproc`` images (times ``num_samples``
@@ -31,8 +33,10 @@ import math
 import os
 import random
 import shlex
+import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,11 +167,12 @@ class Args:
     weights'; best.pt and latest.pt hold the average."""
     grad_clip: float = 0.0
     """Clip the gradient's global norm to this (0: no clipping)."""
-    precision: str = "float32"
-    """Arithmetic of the glimpse network and core in training steps: "float32", or "bfloat16" (autocast; on CPUs
-    with bfloat16 matrix units, e.g. Intel AMX, 1.3x the samples/s of float32 at 128 episodes per step, 1.7x at 512;
-    on a CPU without bfloat16 instructions, e.g. AVX2 only, 15-20x slower: the run warns).
-    Validation, checkpoints and the final evaluation are float32 either way."""
+    precision: str = "auto"
+    """Arithmetic of the glimpse network and core in training steps: "auto" (bfloat16 on CUDA and on CPUs that compute
+    it natively, AVX-512 BF16 or AMX; float32 elsewhere), "float32", or "bfloat16" (autocast; on a 2-core Xeon with AMX,
+    1.3x the samples/s of float32 at 128 episodes per step, 1.7x at 512; on a CPU without
+    bfloat16 instructions, e.g. AVX2 only, 15-20x slower: the run warns). Validation, checkpoints and the final
+    evaluation are float32 either way."""
     device: str = "auto"
     """Torch device: "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ..."""
     threads: int = 1
@@ -187,7 +192,8 @@ class Args:
     the file. Its env must be this run's but for the number of glimpses and the training-only augmentation, which
     the weights do not depend on."""
     resume: bool = False
-    """Continue the run `name` from its latest checkpoint (output_dir/name/latest_state.pt)."""
+    """Continue the run `name` from its latest checkpoint (output_dir/name/latest_state.pt); without --name, the run
+    in output_dir whose checkpoint is the newest."""
     checkpoint_every: int = 200
     """Optimizer steps between checkpoints (also written at each validation)."""
     val_every: int = 0
@@ -211,7 +217,7 @@ class Args:
 
 
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
-"""--precision -> RAM.compute_dtype during training steps."""
+"""--precision -> RAM.compute_dtype during training steps ("auto" picks one of these: :func:`auto_precision`)."""
 
 RESUME_MAY_CHANGE = frozenset({"resume", "name", "output_dir", "device", "threads", "max_steps", "checkpoint_every",
                                "log_every", "figures", "progress_bar", "debug_nan_step"})
@@ -270,7 +276,7 @@ def resolve_args(argv: list[str] | None = None) -> Args:
                 setattr(args, flag, False)
     if args.resume:
         if not args.name:
-            raise SystemExit("--resume needs --name, the run to continue")
+            args.name = latest_run(Path(args.output_dir))
         restore_run_args(args, given)
     if args.num_samples < 1:
         raise SystemExit(f"--num-samples must be at least 1 (REINFORCE learns from the sampled paths), "
@@ -309,11 +315,107 @@ def resolve_args(argv: list[str] | None = None) -> Args:
                          f"steps), got {args.ema_decay}")
     if args.policy_reward not in POLICY_REWARDS:
         raise SystemExit(f"--policy-reward must be one of {list(POLICY_REWARDS)}, got {args.policy_reward!r}")
-    if args.precision not in PRECISIONS:
-        raise SystemExit(f"--precision must be one of {sorted(PRECISIONS)}, got {args.precision!r}")
+    if args.precision not in ("auto", *PRECISIONS):
+        raise SystemExit(f"--precision must be one of {sorted(('auto', *PRECISIONS))}, got {args.precision!r}")
     if not args.name:
         args.name = f"{args.preset}__{args.seed}__{int(time.time())}"
     return args
+
+
+def latest_run(output_dir: Path) -> str:
+    """``--resume`` without ``--name``: the run in ``output_dir`` whose ``latest_state.pt`` is the newest."""
+    states = sorted(output_dir.glob("*/latest_state.pt"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        raise SystemExit(f"--resume: no run to continue in {output_dir}/ (none has a latest_state.pt); pass --name "
+                         "and --output-dir of the run")
+    print(f"--resume: continuing {states[-1].parent}, the latest run in {output_dir}/")
+    return states[-1].parent.name
+
+
+def auto_precision(precision: str, device: torch.device) -> str:
+    """``--precision auto``: "bfloat16" on CUDA devices that support it and on CPUs with native bfloat16
+    (:func:`cpu_has_bfloat16`), "float32" elsewhere; any other value as it is."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    return "bfloat16" if device.type == "cpu" and cpu_has_bfloat16(default=False) else "float32"
+
+
+def resume_command(args: Args) -> str:
+    """The command that continues this run, as this process was started (script, console script or ``-m``)."""
+    program = Path(sys.argv[0]).name
+    if program == "ram-train":
+        start = ["ram-train"]
+    elif program == "__main__.py" or not sys.argv[0].endswith(".py"):
+        start = ["python", "-m", "ram_train.ram_agent"]
+    else:
+        start = ["python", sys.argv[0]]
+    where = [] if args.output_dir == "runs" else ["--output-dir", args.output_dir]
+    return shlex.join([*start, *where, "--name", args.name, "--resume"])
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` in words a person plans by: "40 s", "12 min", "2.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT) during the loop asks the run to stop at the end of the current step, where the checkpoint is
+    consistent; a second Ctrl-C interrupts at once. Only the main thread can install it (elsewhere it does nothing)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: stopping after this step (Ctrl-C again: at once, without saving)", file=sys.stderr)
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def expected_seconds(args: Args, objective: Any, envs: Any, device: torch.device, precision: str, steps: int,
+                     val_images: int, validations: int) -> float | None:
+    """About how long ``steps`` training steps and ``validations`` validations will take here, from the fastest of
+    three timed training steps (after two untimed: the first steps are slow): the model, its gradients and every random stream are left as they were.
+    None for a run of under 50 steps (the probe would be a large part of it)."""
+    if steps < 50:
+        return None
+    saved = {k: v.clone() for k, v in objective.model.state_dict().items()}
+    index = torch.arange(args.batch_size, device=device)
+    times = []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        objective.model.compute_dtype = PRECISIONS[precision]
+        try:
+            for i in range(5):
+                start = time.time()
+                losses = objective(envs, index, args.num_samples, seed=i,
+                                   generator=torch.Generator(device=device).manual_seed(i))
+                losses["loss"].backward()
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                times.append(time.time() - start)
+        finally:
+            objective.model.compute_dtype = None
+            objective.model.zero_grad(set_to_none=True)
+            objective.model.load_state_dict(saved)
+    step_s = min(times[2:])
+    episodes_per_step = args.batch_size * (args.num_samples + args.mean_path)
+    # A validation: val_images x (M sampled + 1 deterministic) episodes forward only, about a third of a training
+    # episode's forward and backward each; the final test likewise.
+    test_images = args.test_images or 2 * val_images  # (the whole test split: twice val's 5,000 for MNIST)
+    eval_episodes = validations * val_images * (args.val_samples + 1) + test_images * (args.test_samples + 1)
+    return steps * step_s + eval_episodes * step_s / episodes_per_step / 3
 
 
 def restore_run_args(args: Args, given: set[str]) -> None:
@@ -413,12 +515,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((py_version, tuple(py_state), py_gauss))
 
 
-def cpu_has_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); True where torch cannot tell."""
+def cpu_has_bfloat16(default: bool = True) -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); ``default`` where torch cannot tell."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
-        return True
+        return default
 
 
 def lock_run_dir(run_dir: Path, held: contextlib.ExitStack) -> str | None:
@@ -453,6 +555,7 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
     """The run: ``args`` resolved, ``argv`` as given (for the summary), ``held`` keeps the folder's lock."""
     # ---- processes (torchrun), seeding and device --------------------------------------------------
     ranks, device = setup(args.device)
+    precision = auto_precision(args.precision, device)  # args keeps "auto": a resumed run decides on its own machine
     args.name = ranks.broadcast(args.name)  # the default name holds the time: rank 0's is everyone's
     main_rank = ranks.is_main
     run_dir = Path(args.output_dir) / args.name
@@ -564,7 +667,8 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
                   f"{args.teacher_temperature:g}; mean top probability {soft_targets.max(-1).values.mean():.3f}"
                   f"{'; read from ' + str(cache) if cached else ''})")
         del teacher
-    objective = ranks.wrap(EpisodeObjective(model, soft_targets),
+    episode_objective = EpisodeObjective(model, soft_targets)
+    objective = ranks.wrap(episode_objective,
                            find_unused_parameters=config.random_locations or config.num_glimpses == 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
 
@@ -637,21 +741,33 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
 
     # ---- the loop ---------------------------------------------------------------------------------
     if main_rank:
-        processes = f" x {ranks.world_size} processes" if ranks.enabled else ""
-        print(f"run {run_dir}: {args.env_id} {args.env_kwargs}, {total_steps} steps of {args.batch_size} images"
-              f"{processes} x {paths} paths on {hardware(device)}")
-        if args.precision == "bfloat16" and device.type == "cpu" and not cpu_has_bfloat16():
+        if precision == "bfloat16" and device.type == "cpu" and not cpu_has_bfloat16():
             print(f"warning: --precision bfloat16 on a CPU without bfloat16 instructions "
                   f"({torch.backends.cpu.get_cpu_capability()}, no AVX-512 BF16 or AMX) is emulated: 15-20x slower "
                   "than float32 on a 2-core AVX2 EPYC; --precision float32 is the one to use on this CPU",
                   file=sys.stderr)
+        processes = f" x {ranks.world_size} processes" if ranks.enabled else ""
+        expected = expected_seconds(args, episode_objective, envs, device, precision, total_steps - step, val_images,
+                                    (total_steps - step) // val_every + 1)
+        print(f"run {run_dir}/: {args.env_id} {args.env_kwargs}, {total_steps - step} steps of {args.batch_size} "
+              f"images{processes} x {paths} paths in {precision} on {hardware(device)}"
+              f"{f', about {duration(expected)}' if expected else ''}", flush=True)
     bar = tqdm(total=total_steps, initial=step, disable=not (args.progress_bar and main_rank), unit="step",
                dynamic_ncols=True)
+    measured = "weight average" if averaged is not None else "trained weights"
+    stop = StopRequest()
     window: dict[str, float] = {}
     window_steps, window_time = 0, 0.0  # window_time: seconds in episodes and updates (not validation, saving)
     location_noise = torch.Generator(device=device)
     model.train()
     while step < total_steps:
+        if not ranks.all_true(not stop.requested):  # Ctrl-C: stop between steps, every rank together
+            if main_rank:
+                save_checkpoint()
+            bar.close()
+            ranks.close()
+            raise SystemExit(f"stopped at step {step} of {total_steps}; saved {state_path}. Resume with: "
+                             f"{resume_command(args)}")
         step_start = time.time()
         epoch, offset = divmod(step, steps_per_epoch)
         permutation = torch.randperm(num_train, generator=torch.Generator().manual_seed(args.seed * 100_003 + epoch))
@@ -663,7 +779,7 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
         stream = ranks.seed(args.seed * 1_000_003 + step)  # this rank's own env, noise and dropout streams
         location_noise.manual_seed(stream)  # (run_episodes seeds the env's reset from a substream of it)
         torch.manual_seed(substream_seed(stream, "dropout"))  # the global RNG draws only the dropout masks here
-        model.compute_dtype = PRECISIONS[args.precision]
+        model.compute_dtype = PRECISIONS[precision]
         try:
             losses = objective(envs, index, args.num_samples, seed=stream, generator=location_noise)
         finally:
@@ -714,7 +830,8 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
                 row["charts/val_error_mc"] = result["error_mc"]
                 if "error_raw" in result:
                     row["charts/val_error_raw"] = result["error_raw"]
-                bar.set_postfix(val_error=f"{result['error_deterministic']:.4f}", best=f"{best_val:.4f}")
+                bar.set_postfix_str(f"val error {100 * result['error_deterministic']:.2f} % ({measured}), best "
+                                    f"{100 * best_val:.2f} %")
             if main_rank:
                 log(row)
             window, window_steps, window_time = {}, 0, 0.0
@@ -724,6 +841,7 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
                 save_checkpoint()
             ranks.barrier()
     bar.close()
+    stop.restore()
     if not main_rank:  # rank 0 alone tests the best policy and writes the summary
         ranks.close()
         return

@@ -155,7 +155,7 @@ def test_bfloat16_training_runs_in_bfloat16_and_validates_in_float32(tiny_run: P
     result = evaluate(policy.model, envs, num_samples=2, num_images=100, seed=0)
     assert result["error_deterministic"] == min(float(r["charts/val_error"]) for r in bf16 if r["charts/val_error"])
     proc = run_script(SCRIPT, *TINY, "--precision", "float16", "--output-dir", tmp_path, "--name", "f16")
-    assert proc.returncode != 0 and "--precision must be one of ['bfloat16', 'float32']" in proc.stderr
+    assert proc.returncode != 0 and "--precision must be one of ['auto', 'bfloat16', 'float32']" in proc.stderr
 
 
 def test_consistency_term_is_logged_saved_and_needs_two_paths(tmp_path: Path) -> None:
