@@ -387,8 +387,8 @@ class StopRequest:
 def expected_seconds(args: Args, objective: Any, envs: Any, device: torch.device, precision: str, steps: int,
                      val_images: int, validations: int) -> float | None:
     """About how long ``steps`` training steps and ``validations`` validations will take here, from the fastest of
-    three timed training steps (after two untimed: the first steps are slow): the model, its gradients and every random stream are left as they were.
-    None for a run of under 50 steps (the probe would be a large part of it)."""
+    three timed training steps (after two untimed: the first steps are slow); the model, its gradients and every
+    random stream are left as they were. None for a run of under 50 steps (the probe would be a large part of it)."""
     if steps < 50:
         return None
     saved = {k: v.clone() for k, v in objective.model.state_dict().items()}
