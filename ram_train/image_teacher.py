@@ -36,7 +36,7 @@ from ram_env.config import to_nchw
 from ram_train.artifacts import hardware, write_json
 from ram_train.cli import parse
 from ram_train.presets import PRESETS
-from ram_train.ram_agent import PRECISIONS, learning_rate
+from ram_train.ram_agent import PRECISIONS, auto_precision, learning_rate
 
 
 @dataclass
@@ -66,9 +66,10 @@ class Args:
     """Steps of linear learning-rate warm-up at the start."""
     weight_decay: float = 5e-4
     """SGD weight decay (L2) on every weight."""
-    precision: str = "float32"
-    """Arithmetic of training steps: "float32" or "bfloat16" (autocast; fast only where the CPU or GPU has bfloat16
-    units). Validation and the test are float32."""
+    precision: str = "auto"
+    """Arithmetic of training steps: "auto" (bfloat16 where the CPU or GPU computes it natively, as ram_agent's),
+    "float32" or "bfloat16" (autocast; fast only where the CPU or GPU has bfloat16 units). Validation and the test are
+    float32."""
     device: str = "auto"
     """Torch device: "auto" (CUDA if available, else CPU), "cpu", "cuda", ..."""
     threads: int = 1
@@ -102,8 +103,8 @@ def resolve_args(argv: list[str] | None = None) -> Args:
                          f"{args.learning_rate} and {args.weight_decay}")
     if args.lr_schedule not in ("cosine", "step", "constant"):
         raise SystemExit(f"--lr-schedule must be cosine, step or constant, got {args.lr_schedule!r}")
-    if args.precision not in PRECISIONS:
-        raise SystemExit(f"--precision must be one of {sorted(PRECISIONS)}, got {args.precision!r}")
+    if args.precision not in ("auto", *PRECISIONS):
+        raise SystemExit(f"--precision must be one of {sorted(('auto', *PRECISIONS))}, got {args.precision!r}")
     if not args.name:
         args.name = f"{args.preset}-image-teacher__{args.seed}__{int(time.time())}"
     return args
@@ -153,9 +154,10 @@ def main(argv: list[str] | None = None) -> None:
     steps_per_epoch = images.shape[0] // args.batch_size
     schedule_steps = args.epochs * steps_per_epoch
     total_steps = min(schedule_steps, args.max_steps) if args.max_steps > 0 else schedule_steps
-    dtype = PRECISIONS[args.precision]
+    precision = auto_precision(args.precision, device)
+    dtype = PRECISIONS[precision]
     print(f"run {run_dir}: image teacher of {args.env_id} {args.env_kwargs}, {images.shape[0]} training images, "
-          f"{total_steps} steps of {args.batch_size} on {hardware(device)}")
+          f"{total_steps} steps of {args.batch_size} in {precision} on {hardware(device)}")
 
     writer = SummaryWriter(str(run_dir))
     csv_file = open(run_dir / "progress.csv", "w", newline="")

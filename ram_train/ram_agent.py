@@ -169,10 +169,10 @@ class Args:
     """Clip the gradient's global norm to this (0: no clipping)."""
     precision: str = "auto"
     """Arithmetic of the glimpse network and core in training steps: "auto" (bfloat16 on CUDA and on CPUs that compute
-    it natively, AVX-512 BF16 or AMX; float32 elsewhere), "float32", or "bfloat16" (autocast; on a 2-core Xeon with AMX,
-    1.3x the samples/s of float32 at 128 episodes per step, 1.7x at 512; on a CPU without
-    bfloat16 instructions, e.g. AVX2 only, 15-20x slower: the run warns). Validation, checkpoints and the final
-    evaluation are float32 either way."""
+    it natively, AVX-512 BF16 or AMX; float32 elsewhere), "float32", or "bfloat16" (autocast). Measured on 2-core
+    CPUs with bfloat16 units (docs/benchmarks.md): 1.1-1.7x the samples/s of float32, more for larger batches, and
+    mnist-2g's test error unchanged (5.71 % both); on a CPU without them, e.g. AVX2 only, it is emulated and 15-20x
+    slower (the run warns). Validation, checkpoints and the final evaluation are float32 either way."""
     device: str = "auto"
     """Torch device: "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ..."""
     threads: int = 1
