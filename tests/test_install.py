@@ -54,3 +54,14 @@ def test_wheel_installs_and_trains_from_another_folder(tmp_path: Path) -> None:
           "--test-samples", "1", "--no-figures", "--no-progress-bar", "--name", "wheel"], elsewhere)
     results = json.loads((elsewhere / "runs" / "wheel" / "test_results.json").read_text())
     assert results["steps"] == 2
+
+
+def test_import_ram_env_needs_only_the_core_dependencies() -> None:
+    """``import ram_env`` (and the wrappers, the agent, an env) loads none of the extras: SB3 loads on first use."""
+    extras = {"stable_baselines3", "sb3_contrib", "matplotlib", "tensorboard", "rich"}
+    code = ("import sys, gymnasium as gym, ram_env, ram_env.wrappers, agents.ram; "
+            "gym.make('GlimpseMNIST-v0', images=__import__('numpy').zeros((4, 28, 28), 'uint8'), labels=[0, 1, 2, 3]); "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(extras)!r})))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout
