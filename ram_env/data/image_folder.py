@@ -1,7 +1,7 @@
 """Image folders (``<split>/<class>/<image>``), as folders or tar archives: your own dataset for the envs.
 
 Why this file exists: :func:`load_image_folder` is the public way to use any labelled images with the
-envs, and CIFAR-10's JPEG copy (:mod:`ram_env.cifar10`) is read the same way. Archives are read member by
+envs, and CIFAR-10's JPEG copy (:mod:`ram_env.data.cifar10`) is read the same way. Archives are read member by
 member, never extracted (unsafe member paths and links are refused). Images are ordered round-robin over
 the classes, so any tail slice is balanced. Decoding tens of thousands of JPEGs takes seconds, so decoded
 splits are kept as ``.npy`` files in ``$XDG_CACHE_HOME/ram_env/decoded`` (``~/.cache/ram_env/decoded``),
@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from ram_env.downloads import install, sha256_file
+from ram_env.data.downloads import install, sha256_file
 from ram_env.errors import DatasetNotFoundError
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "load_splits"]

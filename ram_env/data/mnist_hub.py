@@ -20,8 +20,8 @@ import zipfile
 
 import numpy as np
 
-from ram_env import idx
-from ram_env.downloads import check_md5, install, sha256_file
+from ram_env.data import idx
+from ram_env.data.downloads import check_md5, install, sha256_file
 from ram_env.errors import ChecksumError
 
 __all__ = [

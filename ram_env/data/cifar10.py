@@ -4,7 +4,7 @@ Why this file exists: the binary format (records of 1 label byte + 3,072 pixel b
 row by row, 10,000 records per batch, six batches in ``cifar-10-batches-bin/``) and the checks that can be
 made on it are CIFAR-10's own; raw bytes are read, nothing is unpickled. The archive's members are read
 straight from the tar, never extracted. The lossy JPEG image-folder copy is read with
-:mod:`ram_env.image_folder` and checked against CIFAR-10's classes and sizes. Which of these sources a
+:mod:`ram_env.data.image_folder` and checked against CIFAR-10's classes and sizes. Which of these sources a
 split comes from, and the download, are decided in :mod:`ram_env.data`.
 """
 
@@ -17,9 +17,9 @@ import zlib
 
 import numpy as np
 
-from ram_env.downloads import md5, sha256_file
+from ram_env.data.downloads import md5, sha256_file
+from ram_env.data.image_folder import load_splits
 from ram_env.errors import ChecksumError
-from ram_env.image_folder import load_splits
 
 __all__ = [
     "CIFAR10_ARCHIVE",

