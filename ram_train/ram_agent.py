@@ -545,6 +545,47 @@ def lock_run_dir(run_dir: Path, held: contextlib.ExitStack) -> str | None:
     return None
 
 
+def teacher_soft_targets(args: Args, envs: Any, num_train: int, device: torch.device, main_rank: bool) -> torch.Tensor:
+    """``--teacher``: its class distribution of every training image, softened by ``--teacher-temperature``, cached
+    under ``output_dir/.teacher-targets`` by the file's and the images' content. Every rank computes the same
+    targets (seeded), so no broadcast is needed."""
+    teacher = load_same_task(args, "--teacher", args.teacher, device)
+    # Kept by the file's and the training images' content and the path count: the runs of one teacher on one
+    # dataset compute its targets once (the JPEG copy of CIFAR-10 and the official files give different ones).
+    key = hashlib.sha256(resolve_checkpoint(args.teacher).read_bytes())
+    key.update(np.ascontiguousarray(envs.config.images).data)
+    image_teacher = isinstance(teacher, ImageTeacher)  # sees the whole image: one distribution, no paths
+    kind = "image" if image_teacher else f"{args.teacher_samples}-paths"
+    cache = Path(args.output_dir) / ".teacher-targets" / f"{key.hexdigest()[:16]}-{kind}.pt"
+    soft_targets = None
+    if cache.exists():
+        try:
+            soft_targets = load_torch_file(cache, "a teacher-targets cache", device)
+            if not (isinstance(soft_targets, torch.Tensor) and soft_targets.dim() == 2):
+                raise ValueError(f"{cache} does not hold one class distribution per training image")
+        except ValueError as error:  # a damaged cache is computed again (and replaced)
+            print(f"warning: {error}; computing the targets again", file=sys.stderr)
+            soft_targets = None
+    cached = soft_targets is not None
+    if not cached:
+        data_source = {k: v for k, v in args.env_kwargs.items() if k in DATA_SOURCE_KWARGS}  # this run's data
+        soft_targets = teacher_targets(teacher, "train", args.teacher_samples, **data_source)
+    if soft_targets.shape[0] != num_train:
+        raise SystemExit(f"--teacher {args.teacher}: {soft_targets.shape[0]} training images"
+                         f"{f' in {cache}' if cached else ''}, this run has {num_train}")
+    if main_rank:
+        if not cached:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            atomic_torch_save(soft_targets.cpu(), cache)
+    soft_targets = soften(soft_targets, args.teacher_temperature)
+    if main_rank:
+        seen = "the whole image" if image_teacher else f"{args.teacher_samples} paths each"
+        print(f"teacher {args.teacher}: class distributions of {num_train} training images ({seen}, temperature "
+              f"{args.teacher_temperature:g}; mean top probability {soft_targets.max(-1).values.mean():.3f}"
+              f"{'; read from ' + str(cache) if cached else ''})")
+    return soft_targets
+
+
 def main(argv: list[str] | None = None) -> None:
     """Train as the command line (``argv``, default ``sys.argv[1:]``) says; see the module docstring."""
     with contextlib.ExitStack() as held:  # the run folder's lock, released however the run ends
@@ -630,43 +671,7 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
                 if args.ema_decay > 0 else None)
     policy = RAMPolicy(model if averaged is None else averaged.module, args.env_id, args.env_kwargs)
     # Episodes + hybrid loss; DDP under torchrun. The control and one-glimpse episodes leave location heads unused.
-    soft_targets = None
-    if args.teacher:  # every rank computes the same targets (seeded), no broadcast needed
-        teacher = load_same_task(args, "--teacher", args.teacher, device)
-        # Kept by the file's and the training images' content and the path count: the runs of one teacher on one
-        # dataset compute its targets once (the JPEG copy of CIFAR-10 and the official files give different ones).
-        key = hashlib.sha256(resolve_checkpoint(args.teacher).read_bytes())
-        key.update(np.ascontiguousarray(envs.config.images).data)
-        image_teacher = isinstance(teacher, ImageTeacher)  # sees the whole image: one distribution, no paths
-        kind = "image" if image_teacher else f"{args.teacher_samples}-paths"
-        cache = Path(args.output_dir) / ".teacher-targets" / f"{key.hexdigest()[:16]}-{kind}.pt"
-        soft_targets = None
-        if cache.exists():
-            try:
-                soft_targets = load_torch_file(cache, "a teacher-targets cache", device)
-                if not (isinstance(soft_targets, torch.Tensor) and soft_targets.dim() == 2):
-                    raise ValueError(f"{cache} does not hold one class distribution per training image")
-            except ValueError as error:  # a damaged cache is computed again (and replaced)
-                print(f"warning: {error}; computing the targets again", file=sys.stderr)
-                soft_targets = None
-        cached = soft_targets is not None
-        if not cached:
-            data_source = {k: v for k, v in args.env_kwargs.items() if k in DATA_SOURCE_KWARGS}  # this run's data
-            soft_targets = teacher_targets(teacher, "train", args.teacher_samples, **data_source)
-        if soft_targets.shape[0] != num_train:
-            raise SystemExit(f"--teacher {args.teacher}: {soft_targets.shape[0]} training images"
-                             f"{f' in {cache}' if cached else ''}, this run has {num_train}")
-        if main_rank:
-            if not cached:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                atomic_torch_save(soft_targets.cpu(), cache)
-        soft_targets = soften(soft_targets, args.teacher_temperature)
-        if main_rank:
-            seen = "the whole image" if image_teacher else f"{args.teacher_samples} paths each"
-            print(f"teacher {args.teacher}: class distributions of {num_train} training images ({seen}, temperature "
-                  f"{args.teacher_temperature:g}; mean top probability {soft_targets.max(-1).values.mean():.3f}"
-                  f"{'; read from ' + str(cache) if cached else ''})")
-        del teacher
+    soft_targets = teacher_soft_targets(args, envs, num_train, device, main_rank) if args.teacher else None
     episode_objective = EpisodeObjective(model, soft_targets)
     objective = ranks.wrap(episode_objective,
                            find_unused_parameters=config.random_locations or config.num_glimpses == 1)
