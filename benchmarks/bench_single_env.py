@@ -35,34 +35,39 @@ def _loop(env: gym.Env, pool: list[np.ndarray], steps: int) -> None:
                 env.reset()
 
 
-def _timed(run: Callable[[int], None], chunk: int, seconds: float) -> float:
-    """Calls of ``run(chunk)`` for about ``seconds``: the number of calls times ``chunk`` per second."""
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        run(chunk)
-        done += chunk
-    return done / (time.perf_counter() - start)
+Runner = tuple[Callable[[], None], int]
+"""A callable that runs a fixed number of env-steps, and that number."""
 
 
-def make_single(env_id: str) -> tuple[gym.Env, list[np.ndarray], float]:
-    """The env after its first reset, a pool of 64 random actions, and the seconds construction took."""
+def paired_rates(a: Runner, b: Runner, seconds: float, slice_s: float = 0.1) -> tuple[float, float]:
+    """Steps/s of runners ``a`` and ``b`` timed in alternating slices of ``slice_s`` for ``seconds`` each, so that
+    both see the same load on a busy machine (their ratio is what a run reports)."""
+    done, spent = [0, 0], [0.0, 0.0]
+    while min(spent) < seconds:
+        for i, (run, chunk) in enumerate((a, b)):
+            start = time.perf_counter()
+            while time.perf_counter() - start < slice_s:
+                run()
+                done[i] += chunk
+            spent[i] += time.perf_counter() - start
+    return done[0] / spent[0], done[1] / spent[1]
+
+
+def single_env(env_id: str) -> tuple[Runner, float]:
+    """A runner of ``gym.make(env_id)`` with random actions (resets inside), and the seconds its construction and
+    first reset took (the first data load of a dataset happens there)."""
     start = time.perf_counter()
     env = gym.make(env_id)
     env.reset(seed=0)
     setup = time.perf_counter() - start
     env.action_space.seed(0)
-    return env, [env.action_space.sample() for _ in range(64)], setup
-
-
-def single_steps_per_s(env_id: str, seconds: float) -> tuple[float, float]:
-    """Steps/s of ``gym.make(env_id)`` (resets inside), and the seconds of its construction and first reset."""
-    env, pool, setup = make_single(env_id)
+    pool = [env.action_space.sample() for _ in range(64)]
     _loop(env, pool, len(pool))  # warm-up: caches of the retina's constants, first allocations
-    return _timed(lambda n: _loop(env, pool, n), len(pool), seconds), setup
+    return (lambda: _loop(env, pool, len(pool)), len(pool)), setup
 
 
-def sync_steps_per_s(env_id: str, num_envs: int, seconds: float) -> float:
-    """Env-steps/s of Gymnasium's ``SyncVectorEnv`` of ``num_envs`` copies of ``env_id`` (same-step autoreset)."""
+def sync_env(env_id: str, num_envs: int) -> Runner:
+    """A runner of Gymnasium's ``SyncVectorEnv`` of ``num_envs`` copies of ``env_id`` (same-step autoreset)."""
     envs = gym.make_vec(
         env_id, num_envs=num_envs, vectorization_mode="sync", vector_kwargs={"autoreset_mode": "SameStep"}
     )
@@ -70,12 +75,12 @@ def sync_steps_per_s(env_id: str, num_envs: int, seconds: float) -> float:
     pool = [envs.action_space.sample() for _ in range(8)]
     envs.reset(seed=0)
 
-    def run(n: int) -> None:
-        for action in pool[:n]:
+    def run() -> None:
+        for action in pool:
             envs.step(action)
 
-    run(len(pool))  # warm-up
-    return _timed(run, len(pool), seconds) * num_envs
+    run()  # warm-up
+    return run, len(pool) * num_envs
 
 
 # Where a step's time goes: (label, file suffix, function name) of the env's own parts; the rest is reported as
@@ -91,48 +96,55 @@ _PARTS = (
 
 def profile(env_id: str, steps: int) -> None:
     """Print the share of a single env's step time in each part (cProfile cumulative times, resets included)."""
-    env, pool, _ = make_single(env_id)
-    _loop(env, pool, len(pool))
+    (run, chunk), _ = single_env(env_id)
     profiler = cProfile.Profile()
-    profiler.runcall(_loop, env, pool, steps)
+    for _ in range(steps // chunk):
+        profiler.runcall(run)
     stats = pstats.Stats(profiler).stats  # (file, line, name) -> (calls, primitive calls, tottime, cumtime, ...)
 
     def cumtime(suffix: str, name: str) -> float:
         return sum(v[3] for (file, _, func), v in stats.items() if func == name and file.endswith(suffix))
 
     total = cumtime("bench_single_env.py", "_loop")
+    steps = steps // chunk * chunk
     rows = [(label, cumtime(suffix, name)) for label, suffix, name in _PARTS]
     env_time = cumtime("glimpse_env.py", "step") + cumtime("glimpse_env.py", "reset")
     rows.append(("step and reset, the rest (Python, numpy/torch glue)", env_time - sum(t for _, t in rows)))
     rows.append(("gym.make's wrappers and the loop", total - env_time))
-    print(f"profile of {env_id}: {steps:,} steps, resets included (cProfile; its overhead inflates small calls)")
+    start, done = time.perf_counter(), 0
+    while time.perf_counter() - start < 1.0:  # the step's time without the profiler, to scale the shares
+        run()
+        done += chunk
+    step_us = 1e6 * (time.perf_counter() - start) / done
+    print(f"profile of {env_id}: {steps:,} steps, resets included; {step_us:.1f} us a step unprofiled")
+    print("  (shares of cProfile's cumulative times, which its overhead on small calls inflates)")
     for label, t in rows:
         if t > 0:
-            print(f"  {label:52s} {100 * t / total:5.1f} %")
+            print(f"  {label:52s} {100 * t / total:5.1f} %  {step_us * t / total:6.1f} us")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="time per env")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per env (and as much for CartPole-v1)")
     parser.add_argument("--ids", nargs="+", default=list(ram_env.ENV_IDS), help="ids to time (default: all)")
     parser.add_argument("--sync-envs", type=int, default=0, help="also time SyncVectorEnv of this many envs (0: no)")
     parser.add_argument("--profile", action="store_true", help="print where the time of a step goes, per id")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, gymnasium {gym.__version__}")
-    baseline, _ = single_steps_per_s("CartPole-v1", args.seconds)
-    print(f"{'env':32s} {'steps/s':>10s} {'/ CartPole-v1':>14s} {'make + first reset, s':>22s}")
-    print(f"{'CartPole-v1':32s} {baseline:10,.0f} {1.0:14.3f}")
+    print("each id is timed in alternating slices with CartPole-v1; the ratio is to that CartPole-v1 figure")
+    cartpole, _ = single_env("CartPole-v1")
+    print(f"{'env':32s} {'steps/s':>10s} {'CartPole-v1':>12s} {'/ CartPole-v1':>14s} {'make + first reset, s':>22s}")
     for env_id in args.ids:
-        rate, setup = single_steps_per_s(env_id, args.seconds)
-        print(f"{env_id:32s} {rate:10,.0f} {rate / baseline:14.3f} {setup:22.2f}")
+        runner, setup = single_env(env_id)
+        rate, baseline = paired_rates(runner, cartpole, args.seconds)
+        print(f"{env_id:32s} {rate:10,.0f} {baseline:12,.0f} {rate / baseline:14.3f} {setup:22.2f}")
     if args.sync_envs:
         n = args.sync_envs
-        sync_baseline = sync_steps_per_s("CartPole-v1", n, args.seconds)
-        print(f"\nSyncVectorEnv of {n} envs, env-steps/s")
-        print(f"{'CartPole-v1':32s} {sync_baseline:10,.0f} {1.0:14.3f}")
+        print(f"\nSyncVectorEnv of {n} envs (same-step autoreset), env-steps/s")
+        sync_cartpole = sync_env("CartPole-v1", n)
         for env_id in args.ids:
-            rate = sync_steps_per_s(env_id, n, args.seconds)
-            print(f"{env_id:32s} {rate:10,.0f} {rate / sync_baseline:14.3f}")
+            rate, baseline = paired_rates(sync_env(env_id, n), sync_cartpole, args.seconds)
+            print(f"{env_id:32s} {rate:10,.0f} {baseline:12,.0f} {rate / baseline:14.3f}")
     if args.profile:
         for env_id in args.ids:
             print()

@@ -78,7 +78,12 @@ class NumpyNamespace:
     @staticmethod
     def cumsum_(x: np.ndarray, axis: int) -> np.ndarray:
         """Running sums of integer ``x`` along ``axis``, in place; returns ``x``."""
-        return np.add.accumulate(x, axis, out=x)
+        if x.shape[axis] <= 48 or axis % x.ndim == x.ndim - 1:
+            return np.add.accumulate(x, axis, out=x)
+        # numpy runs along any other axis one element at a time: for long axes, a copy with that axis last is faster
+        moved = x.swapaxes(axis, -1).copy()
+        x[...] = np.add.accumulate(moved, -1, out=moved).swapaxes(axis, -1)
+        return x
 
     @staticmethod
     def to_torch(x: np.ndarray) -> torch.Tensor:
