@@ -1,6 +1,6 @@
 """The shipped policies in ``agents/pretrained/``: one per preset row, each loads, plays its env and classifies.
 
-The full-test-split figures are in the README (``python train/evaluate.py --checkpoint ...``); here the first
+The full-test-split figures are in docs/results.md (``python train/evaluate.py --checkpoint <preset>``); here the first
 1,000 test images, deterministic, against a loose bound (about 1.5x the file's measured error on them) that a
 broken file, loader or env change would fail.
 """
