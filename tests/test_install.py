@@ -14,7 +14,7 @@ from pathlib import Path
 from conftest import ROOT, require_dataset
 
 _IGNORE = shutil.ignore_patterns(".git", "runs", "figures", "build", "dist", "*.egg-info", "__pycache__",
-                                 ".pytest_cache", ".ruff_cache", "tests")
+                                 ".pytest_cache", ".ruff_cache", ".data", ".cache", ".venv", "tests")
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
