@@ -344,10 +344,10 @@ def auto_precision(precision: str, device: torch.device) -> str:
 
 def resume_command(args: Args) -> str:
     """The command that continues this run, as this process was started (script, console script or ``-m``)."""
-    program = Path(sys.argv[0]).name
-    if program == "ram-train":
+    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if Path(sys.argv[0]).name == "ram-train":
         start = ["ram-train"]
-    elif program == "__main__.py" or not sys.argv[0].endswith(".py"):
+    elif main_spec is not None and main_spec.name == "ram_train.ram_agent":
         start = ["python", "-m", "ram_train.ram_agent"]
     else:
         start = ["python", sys.argv[0]]
