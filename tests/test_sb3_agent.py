@@ -82,6 +82,6 @@ def test_sweep_sees_every_image_exactly_once(mnist_val):
         def predict(self, obs, state=None, episode_start=None, deterministic=False):
             return np.tile([2, 2, 3], (len(obs["glimpse"]), 1)), state
 
-    args = sb3_agent.Args()
+    args = sb3_agent.Args(actions="discrete")
     accuracy = sb3_agent.sweep_accuracy(SaysThree(), args, "val", num_images=1234, chunk=500)
     assert accuracy == np.mean(labels[:1234] == 3)
