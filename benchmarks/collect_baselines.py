@@ -29,6 +29,12 @@ def memory(args: dict) -> str:
     return "none"
 
 
+def command(text: str) -> str:
+    """The run's command with the interpreter's path shortened to ``python``."""
+    head, _, rest = text.partition(" ")
+    return f"python {rest}" if Path(head).name.startswith("python") else text
+
+
 def row(results: dict) -> dict:
     args = results["args"]
     actions = args["actions"] + ("+step" if args["step_obs"] else "")
@@ -39,7 +45,7 @@ def row(results: dict) -> dict:
         "env_steps": results["env_steps"], "train_wall_clock_min": round(results["train_wall_clock_s"] / 60, 1),
         "best_val_accuracy": results["best_val_accuracy"], "test_accuracy": results.get("test_accuracy", ""),
         "test_mean_return": results.get("test_mean_return", ""), "test_images": results.get("test_images", ""),
-        "hardware": results["hardware"], "command": results["command"],
+        "hardware": results["hardware"], "command": command(results["command"]),
     }
 
 
