@@ -89,9 +89,9 @@ ENV_IDS = sorted(ram_env.ENV_IDS)
 
 def import_script(name: str, folder: str = "train") -> ModuleType:
     """Import a script's module: ``ram_train.<name>`` for the training package's modules (``train/<name>.py`` is
-    their shim), else ``<folder>/<name>.py`` (``train/sb3_agent.py``, ``benchmarks/<name>.py``) without leaving its
+    their shim), else ``<folder>/<name>.py`` (``benchmarks/<name>.py``) without leaving its
     folder on ``sys.path``; such scripts import their siblings, which are found while the folder is on it."""
-    if folder == "train" and name != "sb3_agent" and (ROOT / "ram_train" / f"{name}.py").is_file():
+    if folder == "train" and (ROOT / "ram_train" / f"{name}.py").is_file():
         return importlib.import_module(f"ram_train.{name}")
     path = str(ROOT / folder)
     sys.path.insert(0, path)
