@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
-import resource
 import subprocess
 import sys
 
 import gymnasium as gym
 import numpy as np
+from bench_vector_env import rss_mib  # the benchmarks' one reader of resident memory (benchmarks/ is on sys.path)
 
 import ram_env  # noqa: F401  (registers the ids)
 from ram_env.data import load_split
@@ -34,15 +33,6 @@ SCENARIOS = {
     "single, GlimpseMNIST-v0 train": "single-builtin",
     "vector x64, GlimpseMNIST-v0 train": "vector-builtin",
 }
-
-
-def rss_mib() -> float:
-    """Current resident memory of this process in MiB (peak where /proc is missing)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(scenario: str, count: int) -> dict[str, float]:
