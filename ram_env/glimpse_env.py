@@ -158,7 +158,8 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * v0, later: `max_rotation` (default 0, which changes nothing): random rotations of the training
       images, an augmentation.
     * v0, later: `reward_mode` (default `"terminal"`, which changes nothing) and `logit_scale`: a dense
-      cross-entropy reward for general-purpose agents. Info values became numpy scalars (same values).
+      cross-entropy reward for general-purpose agents. Info values became numpy (same values;
+      `is_success` a 0-d bool array).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
