@@ -26,7 +26,7 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from ram_env.vector_env import GlimpseVectorEnv
-from ram_env.wrappers import _step_space, cell_centres, discrete_to_box, step_one_hot
+from ram_env.wrappers import _step_space, cell_centres, discrete_to_box, step_one_hot, to_numpy
 
 __all__ = [
     "SB3VecEnv",
@@ -35,10 +35,6 @@ __all__ = [
     "VecFlatDiscreteGlimpseActions",
     "VecGlimpseStepObservation",
 ]
-
-
-def _to_numpy(obs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    return {key: value.cpu().numpy() for key, value in obs.items()}
 
 
 class SB3VecEnv(VecEnv):
@@ -72,7 +68,7 @@ class SB3VecEnv(VecEnv):
         obs, _ = self.venv.reset(seed=seed, options=options)
         self._reset_seeds()
         self._reset_options()
-        return _to_numpy(obs)
+        return to_numpy(obs)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
@@ -84,9 +80,9 @@ class SB3VecEnv(VecEnv):
         self._actions = None
         dones = (terminated | truncated).cpu().numpy()
         if "final_obs" not in info:
-            return _to_numpy(obs), reward.cpu().numpy(), dones, [{} for _ in range(self.num_envs)]
+            return to_numpy(obs), reward.cpu().numpy(), dones, [{} for _ in range(self.num_envs)]
         final = info["final_info"]
-        terminal = _to_numpy(info["final_obs"])
+        terminal = to_numpy(info["final_obs"])
         label = final["label"].cpu().numpy()
         prediction = final["prediction"].cpu().numpy()
         index = final["index"].cpu().numpy()
@@ -101,7 +97,7 @@ class SB3VecEnv(VecEnv):
             }
             for j in range(self.num_envs)
         ]
-        return _to_numpy(obs), reward.cpu().numpy(), dones, infos
+        return to_numpy(obs), reward.cpu().numpy(), dones, infos
 
     def close(self) -> None:
         self.venv.close()
