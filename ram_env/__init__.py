@@ -49,6 +49,25 @@ ENV_IDS: dict[str, dict[str, object]] = {
         "num_glimpses": 6,
     },
     "GlimpseCIFAR10-v0": {"dataset": "cifar10", "glimpse_size": 8, "num_scales": 1, "num_glimpses": 6},
+    # Omniglot's 105x105 characters: four 12x12 scales (12 to 96 pixels, the last nearly the whole image) on the
+    # "small" set, the one set a fresh machine may lack the least of; other sets by alphabets= (docs/environments.md).
+    "GlimpseOmniglot-v0": {
+        "dataset": "omniglot",
+        "alphabets": "small",
+        "glimpse_size": 12,
+        "num_scales": 4,
+        "num_glimpses": 6,
+    },
+    # The open set: the first two alphabets by name never seen in training, the next two "unknown" in training.
+    "GlimpseOmniglotOpenSet-v0": {
+        "dataset": "omniglot",
+        "alphabets": "small",
+        "unseen_alphabets": 2,
+        "unknown_alphabets": 2,
+        "glimpse_size": 12,
+        "num_scales": 4,
+        "num_glimpses": 6,
+    },
 }
 
 for _id, _kwargs in ENV_IDS.items():

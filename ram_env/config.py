@@ -11,6 +11,7 @@ The data is held once per process: every env over one ``images=`` array shares o
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import os
@@ -82,22 +83,32 @@ class GlimpseConfig:
     max_rotation: float = 0.0
     reward_mode: str = "terminal"
     logit_scale: float = DEFAULT_LOGIT_SCALE
-    source: tuple[str, str, str] | None = None  # (dataset, split, data root) of a built-in dataset; None: images=
+    # (dataset, split, data root[, Omniglot's alphabets as JSON]) of a built-in dataset; None: images=
+    source: tuple[str, ...] | None = None
+    unknown_class: int | None = None  # Omniglot's open set: the class of every unknown image (the last one)
+    unseen: np.ndarray | None = None  # open set: bool (N,), the image's alphabet is never shown in train/trainval
 
     def __getstate__(self) -> dict[str, Any]:
         """A built-in dataset is pickled by name (``source``), not by value: unpickling loads it again (without
         downloading) from the data root it came from, the one shared copy of that process."""
         state = dict(self.__dict__)
         if self.source is not None:
-            state["images"] = state["labels"] = None
+            state["images"] = state["labels"] = state["unseen"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if state.get("images") is None and state.get("source") is not None:
-            dataset, split, root = state["source"]
             state = {**state}
-            state["images"], state["labels"] = data.load_split(dataset, split, data_dir=root, download=False)
+            state["images"], state["labels"], state["unseen"] = _load_source(state["source"], download=False)
+        state.setdefault("unknown_class", None)
+        state.setdefault("unseen", None)
         self.__dict__.update(state)  # a frozen dataclass sets its fields through __dict__
+
+    @property
+    def open_set(self) -> bool:
+        """Whether the task has an unknown class (Omniglot's open set): its final infos then say which images were
+        unknown, and its terminal reward charges -1 for naming an unknown image as a known class."""
+        return self.unknown_class is not None
 
     @property
     def augmented(self) -> bool:
@@ -335,10 +346,15 @@ def make_config(
     max_rotation: float = 0.0,
     reward_mode: str = "terminal",
     logit_scale: float = DEFAULT_LOGIT_SCALE,
+    alphabets: str | Sequence[str] | None = None,
+    unknown_alphabets: int | Sequence[str] = 0,
+    unseen_alphabets: int | Sequence[str] = 0,
 ) -> GlimpseConfig:
     """Check the env keyword arguments and load the data. Raises ``ValueError`` on any invalid value.
 
     ``num_classes`` applies to user data (``images``/``labels``) only; it defaults to ``max(labels) + 1``.
+    ``alphabets`` (default ``"small"``), ``unknown_alphabets`` and ``unseen_alphabets`` apply to
+    ``dataset="omniglot"`` only (:func:`ram_env.data.load_omniglot`).
     """
     reward_mode = check_reward_mode(reward_mode)
     logit_scale = check_logit_scale(logit_scale)
@@ -350,9 +366,23 @@ def make_config(
         raise ValueError(f"download must be True or False, got {download!r}")
     if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
         raise ValueError(f"data_dir must be a folder path (str or os.PathLike) or None, got {data_dir!r}")
-    if images is None and labels is None:
+    omniglot_kwargs = {"alphabets": alphabets, "unknown_alphabets": unknown_alphabets,
+                       "unseen_alphabets": unseen_alphabets}
+    if dataset != "omniglot" and omniglot_kwargs != {"alphabets": None, "unknown_alphabets": 0,
+                                                     "unseen_alphabets": 0}:
+        raise ValueError(f"alphabets, unknown_alphabets and unseen_alphabets apply to dataset='omniglot' only; got "
+                         f"{omniglot_kwargs} with dataset={dataset!r}")
+    unknown_class = unseen = None
+    if images is None and labels is None and dataset == "omniglot":
+        if alphabets is None:
+            omniglot_kwargs["alphabets"] = "small"
+        source = ("omniglot", split, str(data.resolve_data_dir(data_dir)), json.dumps(omniglot_kwargs))
+        task = data.load_omniglot(split, **omniglot_kwargs, data_dir=data_dir, download=bool(download))
+        images, labels, unseen, unknown_class = task.images, task.labels, task.unseen, task.unknown_class
+        n_classes = len(task.class_names)
+    elif images is None and labels is None:
         images, labels = data.load_split(dataset, split, data_dir=data_dir, download=bool(download))
-        n_classes = 10  # every built-in dataset has ten classes
+        n_classes = 10  # every other built-in dataset has ten classes
         source = (dataset, split, str(data.resolve_data_dir(data_dir)))
     elif images is None or labels is None:
         raise ValueError("images and labels must be given together (or neither, to load `dataset`)")
@@ -428,4 +458,16 @@ def make_config(
         reward_mode=reward_mode,
         logit_scale=logit_scale,
         source=source,
+        unknown_class=unknown_class,
+        unseen=unseen,
     )
+
+
+def _load_source(source: tuple[str, ...], download: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Images, labels and (open set) the unseen mask of a built-in dataset named by a config's ``source``."""
+    dataset, split, root = source[:3]
+    if dataset == "omniglot":
+        task = data.load_omniglot(split, **json.loads(source[3]), data_dir=root, download=download)
+        return task.images, task.labels, task.unseen
+    images, labels = data.load_split(dataset, split, data_dir=root, download=download)
+    return images, labels, None

@@ -14,7 +14,7 @@ from ram_env.canvas import augment_images, compose, fixed_initial_location, rand
 from ram_env.config import GlimpseConfig, as_real_array, make_config
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
-from ram_env.rewards import DEFAULT_LOGIT_SCALE, cross_entropy_reward
+from ram_env.rewards import DEFAULT_LOGIT_SCALE, cross_entropy_reward, terminal_reward
 
 __all__ = ["GlimpseEnv", "check_action"]
 
@@ -186,6 +186,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         max_rotation: float = 0.0,
         reward_mode: str = "terminal",
         logit_scale: float = DEFAULT_LOGIT_SCALE,
+        alphabets: str | Sequence[str] | None = None,
+        unknown_alphabets: int | Sequence[str] = 0,
+        unseen_alphabets: int | Sequence[str] = 0,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -211,6 +214,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             max_rotation=max_rotation,
             reward_mode=reward_mode,
             logit_scale=logit_scale,
+            alphabets=alphabets,
+            unknown_alphabets=unknown_alphabets,
+            unseen_alphabets=unseen_alphabets,
         )
         self.render_mode = render_mode
         self.observation_space = self.config.observation_space()
@@ -310,11 +316,15 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             prediction = np.int64(np.argmax(act[2:]))
             # A 0-d bool array, not np.bool_: Gymnasium's SyncVectorEnv batches np.bool_ into an object array.
             info.update(label=np.int64(label), prediction=prediction, is_success=np.array(prediction == label))
+            if cfg.open_set:
+                info.update(
+                    is_unknown=np.array(label == cfg.unknown_class), is_unseen=np.array(bool(cfg.unseen[self._index]))
+                )
         if cfg.reward_mode == "cross_entropy":
             scores, labels = torch.from_numpy(act[None, 2:]), torch.tensor([label], dtype=torch.int64)
             reward = float(cross_entropy_reward(scores, labels, cfg.logit_scale)[0])
         else:
-            reward = float(info["is_success"]) if last else 0.0
+            reward = float(terminal_reward(info["prediction"], info["label"], cfg.unknown_class)) if last else 0.0
         return obs, reward, last, False, info
 
     def render(self) -> np.ndarray | None:

