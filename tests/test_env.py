@@ -63,19 +63,22 @@ def test_episode_semantics(env_id):
         if t < cfg.num_glimpses:
             assert reward == 0.0 and terminated is False and "label" not in info
     assert terminated is True and reward == 1.0
-    assert info == {"index": 7, "label": label, "prediction": label, "is_success": True}
+    # an open set's final info also says whether the image was unknown (and of an alphabet unseen in training)
+    extra = {"is_unknown": label == cfg.unknown_class, "is_unseen": bool(cfg.unseen[7])} if cfg.open_set else {}
+    assert info == {"index": 7, "label": label, "prediction": label, "is_success": True, **extra}
     # numpy scalars, as Gymnasium's vector envs and TorchRL's info readers expect
-    assert [type(v) for v in info.values()] == [np.int64, np.int64, np.int64, np.ndarray]
+    assert [type(v) for v in info.values()] == [np.int64, np.int64, np.int64, np.ndarray] + [np.ndarray] * len(extra)
     assert info["is_success"].dtype == np.bool_ and info["is_success"].shape == ()
     with pytest.raises(RuntimeError, match="after the episode ended"):
         env.step(action)
-    # A wrong class scores 0.
+    # A wrong class scores 0 (in an open set, an unknown image named as a known class scores -1).
     env.reset(options={"index": 7})
     wrong = np.zeros(env.action_space.shape, np.float32)
     wrong[2 + (label + 1) % 10] = 1.0
     for _ in range(cfg.num_glimpses):
         _, reward, terminated, _, info = env.step(wrong)
-    assert reward == 0.0 and info["is_success"] == np.False_ and info["prediction"] == (label + 1) % 10
+    assert reward == (-1.0 if extra.get("is_unknown") else 0.0)
+    assert info["is_success"] == np.False_ and info["prediction"] == (label + 1) % 10
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

@@ -12,7 +12,7 @@ from conftest import ENV_IDS
 from ram_env.rewards import DEFAULT_LOGIT_SCALE, max_confidence
 
 T = 6
-INDEX = np.array([0, 5, 17, 4999])
+INDEX = np.array([0, 5, 17, 967])  # every val split has at least 968 images (Omniglot's)
 
 
 def reference_reward(scores: np.ndarray, label: int, logit_scale: float) -> float:
@@ -52,8 +52,9 @@ def test_cross_entropy_reward_single_and_vector(env_id):
             np.testing.assert_array_equal(a["glimpse"], b["glimpse"])
             np.testing.assert_array_equal(a["location"], b["location"])
         assert info_a == info_b
-        # Terminal: 0 until the last step, then 1 if right.
-        assert rew_a == [0.0] * (T - 1) + [float(info_a["is_success"])]
+        # Terminal: 0 until the last step, then 1 if right (an open set's: -1 for an unknown image named as known).
+        missed = bool(info_a.get("is_unknown", False)) and not info_a["is_success"]
+        assert rew_a == [0.0] * (T - 1) + [float(info_a["is_success"]) - float(missed)]
         # Cross-entropy: every step, the formula.
         label = int(labels[INDEX[j]])
         expected = [reference_reward(actions[t, j, 2:], label, DEFAULT_LOGIT_SCALE) for t in range(T)]

@@ -155,12 +155,13 @@ def resolve_alphabets(alphabets: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(alphabets))
 
 
-def zips_of(alphabets: Sequence[str]) -> dict[str, str]:
-    """alphabet -> the zip key it is read from: the first of small1, small2, background, evaluation that holds it.
+def zips_of(alphabets: Sequence[str], named_set: str | None = None) -> dict[str, str]:
+    """alphabet -> the zip key it is read from: a named set's own zips (in :data:`ALPHABET_SETS` order); for a list, the
+    first of small1, small2, background, evaluation that holds the alphabet.
 
     A fixed rule, so the same names read the same drawings on every machine (the small subsets hold the background
     set's files, byte for byte)."""
-    order = ("small1", "small2", "background", "evaluation")
+    order = ALPHABET_SETS[named_set] if named_set is not None else ("small1", "small2", "background", "evaluation")
     return {a: next(key for key in order if a in ALPHABETS[key]) for a in alphabets}
 
 
@@ -348,10 +349,11 @@ def load_omniglot(
     known, unknown, unseen = choose_open_set(names, unknown_alphabets, unseen_alphabets)
     open_set = bool(unknown or unseen)
     root = resolve_data_dir(data_dir)
-    key = (root, split, known, unknown, unseen, open_set)
+    source = zips_of(names, alphabets if isinstance(alphabets, str) else None)
+    key = (root, split, known, unknown, unseen, open_set, tuple(sorted(source.items())))
     with _LOCK:
         if key not in _SPLITS:
-            _SPLITS[key] = _build(root, split, known, unknown, unseen, open_set, download)
+            _SPLITS[key] = _build(root, split, known, unknown, unseen, open_set, source, download)
         return _SPLITS[key]
 
 
@@ -362,10 +364,11 @@ def _build(
     unknown: tuple[str, ...],
     unseen: tuple[str, ...],
     open_set: bool,
+    source: dict[str, str],
     download: bool,
 ) -> OmniglotSplit:
-    shown = known + unknown + (unseen if split not in ("train", "trainval") else ())
-    source = zips_of(shown)
+    shown = set(known + unknown + (unseen if split not in ("train", "trainval") else ()))
+    source = {a: z for a, z in source.items() if a in shown}
     rows: list[np.ndarray] = []  # per character: the indices of its 20 images in its zip's array
     arrays: dict[str, np.ndarray] = {}
     characters: list[tuple[str, str]] = []  # (alphabet, character name)
