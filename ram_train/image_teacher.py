@@ -35,6 +35,7 @@ from ram_env.canvas import augment_images
 from ram_env.config import to_nchw
 from ram_train.artifacts import hardware, write_json
 from ram_train.cli import parse
+from ram_train.evaluate import open_set_metrics
 from ram_train.presets import PRESETS
 from ram_train.ram_agent import PRECISIONS, auto_precision, learning_rate
 
@@ -119,7 +120,7 @@ def split_images(args: Args, split: str, limit: int = 0) -> tuple[torch.Tensor, 
     if config.canvas is not None:
         raise SystemExit(f"{args.env_id} shows its images on a {config.canvas.canvas_size}x{config.canvas.canvas_size}"
                          " canvas drawn anew every training episode: an image teacher needs tasks without a canvas "
-                         "(GlimpseMNIST-v0, GlimpseFashionMNIST-v0, GlimpseCIFAR10-v0)")
+                         "(GlimpseMNIST-v0, GlimpseFashionMNIST-v0, GlimpseCIFAR10-v0, GlimpseOmniglot-v0)")
     n = limit or config.num_images
     return to_nchw(config.images[:n]), torch.tensor(np.asarray(config.labels[:n])), config
 
@@ -207,10 +208,14 @@ def main(argv: list[str] | None = None) -> None:
     writer.close()
 
     best = ImageTeacher.load(run_dir / "best.pt", device=device)
-    test_images, test_labels, _ = split_images(args, "test", args.test_images)
+    test_images, test_labels, test_config = split_images(args, "test", args.test_images)
     results = {"test_error": error_rate(best, test_images, test_labels), "best_val_error": best_val,
                "test_images": int(test_images.shape[0]), "wall_time_s": time.time() - start,
                "hardware": hardware(device), "args": asdict(args)}
+    if test_config.open_set:  # Omniglot's open set: the figures ram-evaluate reports for a RAM policy
+        predicted = best.class_probabilities(test_images).argmax(-1).cpu()
+        unseen = torch.from_numpy(np.asarray(test_config.unseen[: test_images.shape[0]]))
+        results["open_set"] = open_set_metrics(predicted, test_labels, unseen, test_config.unknown_class)
     write_json(results, run_dir / "test_results.json")
     print(f"test error {results['test_error']:.4f} on {results['test_images']} images (best val error {best_val:.4f})")
 
