@@ -41,9 +41,16 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ## Description
 
     Hard visual attention after Mnih et al. 2014, "Recurrent Models of Visual Attention". An image
-    (MNIST, Fashion-MNIST, CIFAR-10, or a digit on a larger canvas, with or without clutter) is never shown
-    whole: the agent sees it only through a *retina*, a few small patches of growing size around a
+    (MNIST, Fashion-MNIST, CIFAR-10, Omniglot, or a digit on a larger canvas, with or without clutter) is never
+    shown whole: the agent sees it only through a *retina*, a few small patches of growing size around a
     point it chooses, and is paid for naming the image's class after a fixed number of glimpses.
+
+    Omniglot (`dataset="omniglot"`, Lake et al. 2015): 105x105 handwritten characters of 50 alphabets, inverted
+    as in MNIST (strokes 1.0, background 0.0); one class per character of the alphabets chosen by `alphabets`.
+    Its **open set** (`GlimpseOmniglotOpenSet-v0`, after dHonerkamp's TensorFlow RAM, which never shows its
+    unknown alphabets in training): the characters of the *known* alphabets are the classes `0 ... K-1` and one
+    more class, `K` = "unknown", labels every image of the `unknown_alphabets` (in every split) and of the
+    `unseen_alphabets` (in `val`/`test` only: never seen in training).
 
     The retina at location ``(x, y)`` in ``[-1, 1]^2`` (``x`` over columns left to right, ``y`` over
     rows top to bottom, ``(0, 0)`` the centre) takes ``k`` square patches of side ``g * 2**s``,
@@ -64,13 +71,16 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     `Box(-1, 1, (2 + n_classes,), float32)`: `[x, y, score_0, ..., score_{n-1}]`. The `(x, y)` part
     is clipped to `[-1, 1]` and sets where the next glimpse is taken; on the last step the scores
     classify the image by their argmax (ties go to the lowest class). Scores may be any finite values.
+    In the open set, `n_classes` counts the unknown class, the last score.
 
     ## Rewards
 
     Set by `reward_mode`; rewards are Python floats.
 
     - `"terminal"` (the default, the task of Mnih et al. 2014): `1.0` on the last step if the argmax of
-      the scores is the image's label, else `0.0`; every other step `0.0`.
+      the scores is the image's label, else `0.0`; every other step `0.0`. In the open set it is the reference
+      implementation's: `1.0` right, `0.0` wrong, `-1.0` for an unknown image named as a known character (a
+      known character named "unknown" is merely wrong).
     - `"cross_entropy"` (a dense reward, as in the Active Perception Gym): every step `t = 1 ... T` pays
       `-CE(softmax(logit_scale * clip(scores_t, -1, 1)), label) / log K`, where `scores_t` are the
       scores of that step's action and `K = n_classes`: a uniform guess costs `1` a step, a sure right
@@ -97,8 +107,10 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     After `num_glimpses` steps: steps `1 ... T-1` each return the glimpse at the action's `(x, y)`,
     step `T` classifies and ends the episode with `terminated=True`. Never truncated. A step after the
     end (without `reset`) raises. Every `info` holds `index` (the image's index in its split); the
-    final one also `label`, `prediction` and `is_success`. Info values are numpy: `np.int64` scalars
-    and, for `is_success`, a 0-d bool array, which Gymnasium's vector envs, TorchRL and Tianshou all batch.
+    final one also `label`, `prediction` and `is_success`, and in the open set `is_unknown` (the image is of
+    an unknown or unseen alphabet) and `is_unseen` (of an alphabet never shown in training). Info values are
+    numpy: `np.int64` scalars and, for `is_success` (`is_unknown`, `is_unseen`), a 0-d bool array, which
+    Gymnasium's vector envs, TorchRL and Tianshou all batch.
 
     ## Arguments
 
@@ -111,8 +123,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     | argument           | default    | meaning                                                            |
     |--------------------|------------|--------------------------------------------------------------------|
-    | `dataset`          | `"mnist"`  | `"mnist"`, `"fashion-mnist"` or `"cifar10"` (32x32 RGB)              |
+    | `dataset`          | `"mnist"`  | `"mnist"`, `"fashion-mnist"`, `"cifar10"` (32x32 RGB), `"omniglot"` |
     | `split`            | `"train"`  | `train`, `val` (last 5,000 training images), `trainval`, `test`     |
+    |                    |            | (Omniglot by drawer: 1-12, 13-16, 1-16, 17-20 of the 20 drawers)   |
     | `num_glimpses`     | 6          | glimpses (= steps) per episode, `T`                                |
     | `glimpse_size`     | 8          | side `g` of each retina patch after reduction                      |
     | `num_scales`       | 1          | number `k` of patches, each twice the side of the previous         |
@@ -138,6 +151,17 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `reward_mode`      | `"terminal"` | `"terminal"` (0/1 on the last step) or `"cross_entropy"` (every  |
     |                    |            | step, see Rewards)                                                 |
     | `logit_scale`      | 5.0        | the `"cross_entropy"` reward's scale on the scores, finite, > 0    |
+    | `alphabets`        | `None`     | Omniglot's characters: `"small"` (`None`), `"small1"`, `"small2"`, |
+    |                    |            | `"background"`, `"evaluation"`, `"all"` or a list of alphabet names |
+    | `unknown_alphabets`| 0          | open set: alphabets labelled "unknown" in every split, a list or a |
+    |                    |            | count (the first by name after the unseen ones)                    |
+    | `unseen_alphabets` | 0          | open set: alphabets labelled "unknown" only in `val`/`test`, a     |
+    |                    |            | list or a count (the first by name)                                |
+
+    Omniglot's retina (both ids): four 12x12 scales, patches of 12, 24, 48 and 96 pixels: the finest sees a
+    stroke (2-4 pixels wide) at full resolution, the coarsest nearly the whole 105x105 character at 1/8, so one
+    glimpse gives both a detail and the layout to choose the next look from (as `GlimpseClutteredMNIST100-v0`'s
+    on 100x100). Observation 576 values; 6 glimpses.
 
     ## Vectorized environment
 
@@ -160,6 +184,9 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * v0, later: `reward_mode` (default `"terminal"`, which changes nothing) and `logit_scale`: a dense
       cross-entropy reward for general-purpose agents. Info values became numpy (same values;
       `is_success` a 0-d bool array).
+    * v0, later: `GlimpseOmniglot-v0` and `GlimpseOmniglotOpenSet-v0` (new ids, on the `"small"` set), and the
+      kwargs `alphabets`, `unknown_alphabets`, `unseen_alphabets`, which apply to `dataset="omniglot"` only: the
+      other ids are unchanged, bit for bit.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
