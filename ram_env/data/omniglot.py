@@ -23,6 +23,7 @@ alphabet (only in ``val``/``test``, never in ``train``/``trainval``) has the lab
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import os
 import pathlib
@@ -215,14 +216,13 @@ def read_zip(path: pathlib.Path, key: str) -> tuple[np.ndarray, tuple[str, ...]]
             f"{spec.name}; delete it to fetch it again from {OMNIGLOT_URL})"
         )
     if spec.sha256 is not None:
-        import hashlib
-
         sha = hashlib.sha256(content).hexdigest()
         if sha != spec.sha256:
             raise ChecksumError(f"{path}: sha256 {sha}, expected {spec.sha256} (not the published {spec.name})")
     cache_key = f"omniglot {spec.md5} inverted"
     hit = _cache_load(cache_key)
-    if hit is not None and hit[0].shape[1:] == (OMNIGLOT_IMAGE_SIZE, OMNIGLOT_IMAGE_SIZE):
+    size = (OMNIGLOT_IMAGE_SIZE, OMNIGLOT_IMAGE_SIZE)
+    if hit is not None and hit[0].shape == (OMNIGLOT_DRAWERS * len(hit[2]), *size):
         return hit[0], hit[2]
     images, characters = _decode(path, content, key)
     labels = np.repeat(np.arange(len(characters), dtype=np.int64), OMNIGLOT_DRAWERS)
@@ -248,7 +248,10 @@ def _decode(path: pathlib.Path, content: bytes, key: str) -> tuple[np.ndarray, t
         if len(parts) != 4 or "_" not in stem or not stem.rsplit("_", 1)[1].isdigit():
             raise ValueError(f"{path}: member {name!r} is not <set>/<alphabet>/<character>/<id>_<drawer>.png")
         drawer = int(stem.rsplit("_", 1)[1])
-        files.setdefault(f"{parts[1]}/{parts[2]}", {})[drawer] = name
+        drawers = files.setdefault(f"{parts[1]}/{parts[2]}", {})
+        if drawer in drawers:
+            raise ValueError(f"{path}: {drawers[drawer]!r} and {name!r} are both drawer {drawer} of one character")
+        drawers[drawer] = name
     found = sorted({c.split("/")[0] for c in files})
     if found != sorted(ALPHABETS[key]):
         raise ValueError(
