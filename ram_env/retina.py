@@ -23,11 +23,12 @@ same float32 divisions, so they give the same bits.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
 
-from ram_env.array_api import namespace
+from ram_env.array_api import NumpyNamespace, namespace
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -131,6 +132,36 @@ def _geometry(
     }
 
 
+def _corners(centre: Array, geo: dict[str, Array | None]) -> Array:
+    """Flat index in the tables of every block corner of the patches at integer centres ``(B, 2)``: ``(B, k, C, g + 1,
+    g + 1)``, already in the output's order. Block edges are clamped into the table: outside pixels add nothing."""
+    xp = namespace(centre)
+    edges = xp.clip(centre[:, :, None, None] + geo["offsets"], geo["low"], geo["high"])  # (B, 2, k, g + 1)
+    corner = (edges[:, 1, :, :, None] * geo["stride"] + edges[:, 0, :, None, :])[:, :, None]
+    return corner if geo["base"] is None else corner + geo["base"]
+
+
+MAX_CORNER_TABLE = 2**22
+"""The most entries of the single image's corner table (16 MiB of int32), :func:`_corner_table`; larger retinas on
+larger images take the general path."""
+
+
+@functools.lru_cache(maxsize=16)
+def _corner_table(glimpse_size: int, num_scales: int, channels: int, height: int, width: int) -> np.ndarray | None:
+    """:func:`_corners` of one numpy image at every centre pixel ``(cx, cy)`` in ``[0, W] x [0, H]``, as int32
+    ``((H + 1) * (W + 1), k, C, g + 1, g + 1)`` indexed by ``cy * (W + 1) + cx`` (``None`` above
+    :data:`MAX_CORNER_TABLE` entries). The same integers as the general path, computed once per retina, so the
+    single env's glimpse is a look-up, a take and three subtractions."""
+    points = (height + 1) * (width + 1)
+    if points * num_scales * channels * (glimpse_size + 1) ** 2 > MAX_CORNER_TABLE:
+        return None
+    geo = _geometry(glimpse_size, num_scales, 1, channels, height, width, NumpyNamespace, None)
+    cy, cx = np.divmod(np.arange(points, dtype=np.int64), width + 1)
+    table = _corners(np.stack([cx, cy], axis=1), geo).astype(np.int32)
+    table.flags.writeable = False
+    return table
+
+
 def glimpse(sat: Array, locations: Array, glimpse_size: int, num_scales: int) -> Array:
     """Glimpses at ``locations`` ``(B, 2)`` from summed-area tables ``(B, C, H + 1, W + 1)``, both numpy arrays
     or both torch tensors.
@@ -140,11 +171,16 @@ def glimpse(sat: Array, locations: Array, glimpse_size: int, num_scales: int) ->
     xp = namespace(sat)
     b, c, h1, w1 = sat.shape
     geo = _geometry(glimpse_size, num_scales, b, c, h1 - 1, w1 - 1, xp, xp.device(sat))
-    centre = _centres(locations, geo["one"], geo["half_size"])
-    # Block edge columns and rows (B, 2, k, g + 1), clamped into the table: outside pixels add nothing.
-    edges = xp.clip(centre[:, :, None, None] + geo["offsets"], geo["low"], geo["high"])
-    # Flat index of every block corner in the tables: (B, k, C, g + 1, g + 1), already in the output's order.
-    corner = (edges[:, 1, :, :, None] * geo["stride"] + edges[:, 0, :, None, :])[:, :, None]
-    s = xp.take(sat, corner if geo["base"] is None else corner + geo["base"])
+    corner = None
+    if b == 1 and xp is NumpyNamespace:  # the single env: its corners are a look-up (the same integers)
+        table = _corner_table(glimpse_size, num_scales, c, h1 - 1, w1 - 1)
+        x, y = float(locations[0, 0]), float(locations[0, 1])
+        if table is not None and -1.0 <= x <= 1.0 and -1.0 <= y <= 1.0:  # NaN and outside take the general path
+            # The contract's formula in float64, as _centres: Python floats are IEEE doubles.
+            cx, cy = math.floor((x + 1.0) * ((w1 - 1) / 2)), math.floor((y + 1.0) * ((h1 - 1) / 2))
+            corner = table[cy * w1 + cx]
+    if corner is None:
+        corner = _corners(_centres(locations, geo["one"], geo["half_size"]), geo)
+    s = xp.take(sat, corner)
     rows = s[..., 1:, :] - s[..., :-1, :]  # exact int32: sums over the blocks' rows
     return xp.divide(rows[..., 1:] - rows[..., :-1], geo["denom"]).reshape(b, -1)

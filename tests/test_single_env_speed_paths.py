@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from conftest import ENV_IDS
+from ram_env import retina
 from ram_env.array_api import NumpyNamespace, TorchNamespace, namespace
 from ram_env.canvas import CanvasSpec, augment_images, compose, fixed_initial_location, split_key, uniform_draws
 from ram_env.retina import centre_pixels, glimpse, summed_area_table
@@ -35,7 +36,9 @@ def test_namespace_dispatch():
     assert namespace(torch.zeros(2)) is TorchNamespace
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 28, 28), (3, 1, 28, 28), (2, 3, 32, 32), (1, 1, 100, 100), (2, 1, 17, 23)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 28, 28), (3, 1, 28, 28), (1, 3, 32, 32), (2, 3, 32, 32), (1, 1, 100, 100), (2, 1, 17, 23)]
+)
 @pytest.mark.parametrize("g,k", [(8, 1), (12, 3), (12, 4), (5, 2), (3, 5)])
 def test_retina_numpy_equals_torch(shape, g, k):
     rng = np.random.default_rng(sum(shape) * 100 + g * 10 + k)
@@ -49,6 +52,34 @@ def test_retina_numpy_equals_torch(shape, g, k):
         want = glimpse(sat_t, torch.from_numpy(loc), g, k).numpy()
         assert got.dtype == np.float32 and got.shape == want.shape
         assert got.tobytes() == want.tobytes(), f"at {loc.tolist()}, g={g}, k={k}"
+
+
+@pytest.mark.parametrize("shape,g,k", [((1, 1, 28, 28), 8, 1), ((1, 3, 32, 32), 8, 1), ((1, 1, 60, 60), 12, 3),
+                                       ((1, 1, 17, 23), 5, 2)])
+def test_single_image_corner_table_is_the_general_path(shape, g, k):
+    """The single env's look-up table holds, at every centre pixel, exactly the general path's corner indices; a
+    location on every pixel edge, and outside [-1, 1] (the general path), glimpse the same as torch."""
+    _, c, h, w = shape
+    table = retina._corner_table(g, k, c, h, w)
+    assert table is not None and not table.flags.writeable
+    geo = retina._geometry(g, k, 1, c, h, w, NumpyNamespace, None)
+    cy, cx = np.divmod(np.arange((h + 1) * (w + 1)), w + 1)
+    for i in range(0, len(cx), 7):
+        general = retina._corners(np.array([[cx[i], cy[i]]], np.int64), geo)
+        np.testing.assert_array_equal(table[i], general[0])
+    images = np.random.default_rng(g).integers(0, 256, shape, dtype=np.uint8)
+    sat_np, sat_t = summed_area_table(images), summed_area_table(torch.from_numpy(images))
+    edges = np.float32(np.arange(w + 1) / w * 2 - 1)  # x on each pixel edge: floor lands exactly on a column
+    odd = [[1.5, 0.0], [0.0, -1.25], [-1.0, 1.0], [1.0, -1.0]]
+    for loc in [np.array([[x, -x]], np.float32) for x in edges] + [np.array([o], np.float32) for o in odd]:
+        got, want = glimpse(sat_np, loc, g, k), glimpse(sat_t, torch.from_numpy(loc), g, k).numpy()
+        assert got.tobytes() == want.tobytes(), loc
+
+
+def test_corner_table_is_bounded():
+    """Retinas on large images whose table would pass MAX_CORNER_TABLE entries take the general path."""
+    assert retina._corner_table(12, 4, 1, 100, 100) is None
+    assert retina.MAX_CORNER_TABLE * 4 <= 16 * 2**20
 
 
 def test_centre_pixels_formula_is_exact():
