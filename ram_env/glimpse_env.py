@@ -335,7 +335,7 @@ class GlimpseEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             )
         act = check_action(action, self.action_space.shape[0])
         self._t += 1
-        location = act[:2].clip(-1.0, 1.0)
+        location = np.minimum(np.maximum(act[:2], -1.0), 1.0)  # np.clip, without its Python-level checks
         obs = self._get_obs(location)
         info = self._get_info()
         cfg = self.config
