@@ -154,6 +154,9 @@ class Args:
     """where the run folder is created"""
     progress_bar: bool = True
     """show SB3's progress bar"""
+    test_run: str | None = None
+    """train nothing: test the `best_model.zip` of this earlier run folder (e.g. one stopped before its end) on the
+    whole test split and write its `results.json`; give the flags the run was trained with (env, reward, actions)"""
 
 
 # -- envs -------------------------------------------------------------------------------------------
@@ -382,6 +385,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.algo == "sac" and args.actions != "continuous":
         raise SystemExit("--algo sac needs --actions continuous (SAC acts in a Box)")
     command = shlex.join([sys.executable, *sys.argv] if argv is None else ["train/sb3_agent.py", *argv])
+    if args.test_run is not None:
+        return test_run(args, Path(args.test_run), command)
 
     # -- seeding, run folder, logger ----------------------------------------------------------------
     torch.set_num_threads(args.torch_threads)
@@ -389,6 +394,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_dir = Path(args.runs_dir) / f"{args.env}__{args.exp_name}-{args.algo}__{args.seed}__{int(time.time())}"
     run_dir.mkdir(parents=True, exist_ok=True)
     logger = configure(str(run_dir), ["csv", "tensorboard"])
+    write_json(run_dir / "args.json", asdict(args))  # what --test-run reads back
     table = "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
     from torch.utils.tensorboard import SummaryWriter
 
@@ -412,7 +418,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model = make_model(args, train_env)
         model.set_logger(logger)
         # -- train --------------------------------------------------------------------------------------
-        model.learn(total_timesteps=args.total_timesteps, callback=val_callback, progress_bar=args.progress_bar)
+        try:
+            model.learn(total_timesteps=args.total_timesteps, callback=val_callback, progress_bar=args.progress_bar)
+        except KeyboardInterrupt:  # Ctrl-C: keep what was learned, test the val-selected model
+            print(f"\nstopped at {model.num_timesteps} env steps; testing the val-selected model", flush=True)
         model.save(run_dir / "final_model")
         best_path = run_dir / "best_model.zip"
         best = ALGOS[args.algo][0].load(best_path, device="cpu") if best_path.exists() else model
@@ -433,14 +442,67 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "args": asdict(args),
     }
     if args.test:
-        start = time.time()
-        results["test_accuracy"], results["test_mean_return"] = sweep(best, args, "test")
-        results["test_images"] = len(gym.make(args.env, split="test").unwrapped.config.labels)
-        results["test_wall_clock_s"] = round(time.time() - start, 1)
-        print(f"test accuracy (val-selected model, {results['test_images']} images): {results['test_accuracy']:.4f}")
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {run_dir / 'results.json'}")
+        results.update(test(best, args))
+    write_results(run_dir, results)
     train_env.close()
+    return results
+
+
+def test(model: Any, args: Args) -> dict[str, Any]:
+    """Test accuracy and mean return of ``model`` (deterministic) on every test image exactly once."""
+    start = time.time()
+    accuracy, mean_return = sweep(model, args, "test")
+    images = len(gym.make(args.env, split="test").unwrapped.config.labels)
+    print(f"test accuracy (val-selected model, {images} images): {accuracy:.4f}")
+    return {"test_accuracy": accuracy, "test_mean_return": mean_return, "test_images": images,
+            "test_wall_clock_s": round(time.time() - start, 1)}
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """``data`` as JSON at ``path``, written to a temporary name and renamed."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def write_results(run_dir: Path, results: dict[str, Any]) -> None:
+    write_json(run_dir / "results.json", results)
+    print(f"results: {run_dir / 'results.json'}")
+
+
+def test_run(args: Args, run_dir: Path, command: str) -> dict[str, Any]:
+    """``--test-run``: test the ``best_model.zip`` of an earlier run folder and write its ``results.json``, with the
+    val history of its ``evaluations.csv`` and the env steps and wall-clock of the last line of its ``progress.csv``."""
+    paths = [run_dir / name for name in ("best_model.zip", "evaluations.csv", "progress.csv")]
+    if missing := [str(path) for path in paths if not path.is_file()]:
+        raise SystemExit(f"--test-run {run_dir}: not a run folder of this script, missing {missing}")
+    if (run_dir / "args.json").is_file():  # the run's own flags (older runs: the flags given now)
+        saved = json.loads((run_dir / "args.json").read_text())
+        fields = {f for f in asdict(args) if f not in ("test_run", "torch_threads")}
+        args = Args(**{**asdict(args), **{k: v for k, v in saved.items() if k in fields}})
+    if args.algo not in ALGOS:
+        raise SystemExit(f"--test-run needs the --algo the run was trained with, one of {sorted(ALGOS)}")
+    torch.set_num_threads(args.torch_threads)
+    history = np.loadtxt(paths[1], delimiter=",", skiprows=1, ndmin=2)
+    header = paths[2].read_text().splitlines()[0].split(",")
+    last = [line for line in paths[2].read_text().splitlines()[1:] if line][-1].split(",")
+    progress = dict(zip(header, last))
+    results: dict[str, Any] = {
+        "command": command,
+        "algo": args.algo,
+        "env": args.env,
+        "env_steps": int(float(progress["time/total_timesteps"])),
+        "train_wall_clock_s": float(progress["time/time_elapsed"]),
+        "stopped_early": int(float(progress["time/total_timesteps"])) < args.total_timesteps,
+        "hardware": f"{hardware('cpu')}, torch {torch.__version__}",
+        "val_images": args.eval_images,
+        "best_val_accuracy": float(history[:, 1].max()),
+        "final_val_accuracy": float(history[-1, 1]),
+        "val_history": [(int(n), float(a)) for n, a in history],
+        "args": asdict(args),
+    }
+    results.update(test(ALGOS[args.algo][0].load(paths[0], device="cpu"), args))
+    write_results(run_dir, results)
     return results
 
 

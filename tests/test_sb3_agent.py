@@ -56,12 +56,23 @@ def test_script_writes_its_artefacts(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     (run_dir,) = tmp_path.iterdir()
     names = {p.name for p in run_dir.iterdir()}
-    assert {"best_model.zip", "final_model.zip", "evaluations.csv", "progress.csv", "results.json"} <= names
+    artefacts = {"best_model.zip", "final_model.zip", "evaluations.csv", "progress.csv", "results.json", "args.json"}
+    assert artefacts <= names
     assert any(name.startswith("events.out.tfevents") for name in names)
     results = json.loads((run_dir / "results.json").read_text())
     assert results["env_steps"] >= 192 and results["test_images"] == 10_000
     assert 0.0 <= results["test_accuracy"] <= 1.0 and 0.0 <= results["best_val_accuracy"] <= 1.0
     assert "--algo recurrent-ppo" in results["command"] and results["hardware"].startswith("CPU")
+
+    # --test-run: the same val-selected model tested again from the folder alone (its args.json), the same figures.
+    (run_dir / "results.json").unlink()
+    again = sb3_agent.main(["--test-run", str(run_dir)])
+    assert json.loads((run_dir / "results.json").read_text())["test_accuracy"] == results["test_accuracy"]
+    assert again["env_steps"] == results["env_steps"] and again["stopped_early"] is False
+    assert again["args"]["num_envs"] == 16
+    np.testing.assert_allclose(again["val_history"], results["val_history"], atol=1e-4)  # evaluations.csv: 4 decimals
+    with pytest.raises(SystemExit, match="missing"):
+        sb3_agent.main(["--test-run", str(tmp_path / "nowhere")])
 
 
 def test_help_lists_every_flag():
