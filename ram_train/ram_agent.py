@@ -69,6 +69,7 @@ from ram_env.config import DATA_SOURCE_KWARGS, TRAINING_ONLY_KWARGS
 from ram_train.artifacts import atomic_path, atomic_torch_save, hardware, save_glimpse_figures, write_json
 from ram_train.cli import parse
 from ram_train.distributed import setup
+from ram_train.evaluate import open_set_report
 from ram_train.presets import DEFAULT_PRESET, PRESETS
 
 try:
@@ -877,6 +878,8 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
         "processes": ranks.world_size,
         "torch": torch.__version__,
     }
+    if test_envs.config.open_set:  # Omniglot's open set: ram-evaluate's figures of the same deterministic episodes
+        summary["test_open_set"] = open_set_report(best, "test", test_images, seed=0)
     write_json(summary, run_dir / "test_results.json")
     writer.add_scalar("charts/test_error", result["error_deterministic"], step)
     writer.add_scalar("charts/test_error_mc", result["error_mc"], step)

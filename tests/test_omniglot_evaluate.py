@@ -68,3 +68,17 @@ def test_image_teacher_reports_open_set_figures(tmp_path: Path) -> None:
     figures = results["open_set"]
     assert figures["known_images"] + figures["unknown_seen_images"] + figures["unknown_unseen_images"] == 300
     assert 0 <= figures["known_accuracy"] <= 1 and -1 <= figures["mean_reward"] <= 1
+
+
+def test_a_training_run_reports_open_set_figures(tmp_path: Path) -> None:
+    require_dataset("omniglot")
+    from ram_train import ram_agent
+
+    ram_agent.main(["--preset", "omniglot-openset-6g", "--max-steps", "2", "--batch-size", "8", "--num-samples", "2",
+                    "--val-images", "50", "--val-samples", "2", "--test-images", "120", "--test-samples", "2",
+                    "--threads", "1", "--device", "cpu", "--no-figures", "--no-progress-bar",
+                    "--output-dir", str(tmp_path), "--name", "open"])
+    results = json.loads((tmp_path / "open" / "test_results.json").read_text())
+    figures = results["test_open_set"]
+    assert figures["known_images"] + figures["unknown_seen_images"] + figures["unknown_unseen_images"] == 120
+    assert figures["unknown_unseen_images"] == 46  # the test split starts with drawer 17's Balinese, Early_Aramaic
