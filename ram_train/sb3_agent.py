@@ -23,8 +23,9 @@ Why the defaults (the trials behind them, each with its command: ``docs/baseline
   accuracy at 200k steps) and SAC stayed near chance at 100k steps.
 - ``--log-std-init -2`` (a std of 0.14) and ``ent_coef = 0`` for continuous actions: SB3's std of 1 drowns the
   scores in noise (the policy then only learns to guess uniformly, at chance), a std of 0.37 learned half as fast.
-- ``num_envs = 128``, ``n_steps = 12`` (two whole episodes per sub-env), ``batch_size = 512``,
-  ``learning_rate = 1e-3``, 4 epochs, a 128-wide LSTM; ``gamma = 1`` (the horizon is fixed and short).
+- ``num_envs = 512``, ``n_steps = 12`` (two whole episodes per sub-env), ``batch_size = 2048``,
+  ``learning_rate = 1e-3``, 4 epochs, a 128-wide LSTM; ``gamma = 1`` (the horizon is fixed and short). The larger
+  batch (against 128 envs and 512) learned faster per env step: 80 % val accuracy at 1M steps against 71-73 %.
 - ``--vec native``: the batched env steps all sub-envs as one tensor operation, an order of magnitude faster
   here than ``DummyVecEnv`` (``benchmarks/bench_sb3.py``).
 """
@@ -102,13 +103,13 @@ class Args:
     glimpse of the episode"""
     total_timesteps: int = 2_000_000
     """env steps to train for (one step of one sub-env)"""
-    num_envs: int = 128
+    num_envs: int = 512
     """parallel training envs"""
     vec: str = "native"
     """`native` (the batched torch env as an SB3 VecEnv) or `dummy` (DummyVecEnv of gym.make)"""
     n_steps: int = 12
     """steps per sub-env per rollout (a multiple of the episode length keeps rollouts whole)"""
-    batch_size: int = 512
+    batch_size: int = 2048
     """minibatch size of the PPO update (for RecurrentPPO: steps per minibatch, in whole sequences)"""
     n_epochs: int | None = None
     """passes over each rollout (None: 10 for ppo, 4 for recurrent-ppo)"""

@@ -18,15 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sb3_agent = import_script("sb3_agent")
 
 # Short runs of two recipes on real MNIST, cut to a CI budget (30-60 s each on 2 busy cores): the script's defaults
-# (RecurrentPPO on the env's own continuous action with the cross-entropy reward; 62 % val accuracy after 100k steps
-# in docs/baselines.md) and the earlier PPO recipe of discrete actions, a step counter and the terminal reward. Short
-# runs depend a lot on the seed and on the CPU's arithmetic (the same seed gave PPO 33 % after 60k steps on an Intel
-# Xeon and 19 % on an AMD EPYC), so the budgets leave a margin: on the EPYC, seeds 0 / 1 / 2 reached 51 / 23 / 37 %
-# (PPO, 120k steps).
+# with a quarter of their batch (RecurrentPPO on the env's own continuous action with the cross-entropy reward, 128
+# envs; 62 % val accuracy after 100k steps in docs/baselines.md) and the earlier PPO recipe of discrete actions, a step
+# counter and the terminal reward. Short runs depend a lot on the seed and on the CPU's arithmetic (the same seed gave
+# PPO 33 % after 60k steps on an Intel Xeon and 19 % on an AMD EPYC), so the budgets leave a margin: on the EPYC,
+# seeds 0 / 1 / 2 reached 51 / 23 / 37 % (PPO, 120k steps).
 SHORT = {
     "ppo": {"total_timesteps": 120_000, "actions": "discrete", "step_obs": True, "reward_mode": "terminal",
             "num_envs": 64, "batch_size": 256},
-    "recurrent-ppo": {"total_timesteps": 50_000},
+    "recurrent-ppo": {"total_timesteps": 50_000, "num_envs": 128, "batch_size": 512},
 }
 VAL_IMAGES = 1000  # a fixed val subset: the first 1,000 images, each seen once; chance is 10 %
 CLEARLY_ABOVE_CHANCE = 0.15  # 5 standard errors of a chance accuracy over 1,000 images (sqrt(0.1 * 0.9 / 1000))
