@@ -24,6 +24,7 @@ SHIPPED = {
     "translated-4g": 0.017, "translated-6g": 0.02,
     "cluttered60-8g": 0.045, "cluttered100-4g": 0.09, "cluttered100-6g": 0.09, "fashion-6g": 0.125,
     "cifar10-4g": 0.45, "cifar10-4g-conv": 0.40, "cifar10-6g": 0.44,
+    "omniglot-6g": 0.90,  # all 968 test images (85.1 %); an untrained or broken file errs on 99.6 %
 }
 
 
