@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_dir = Path(args.runs_dir) / f"{args.env}__{args.exp_name}-{args.algo}__{args.seed}__{int(time.time())}"
     run_dir.mkdir(parents=True, exist_ok=True)
     logger = configure(str(run_dir), ["csv", "tensorboard"])
-    write_json(run_dir / "args.json", asdict(args))  # what --test-run reads back
+    write_json(run_dir / "args.json", {**asdict(args), "command": command})  # what --test-run reads back
     table = "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
     from torch.utils.tensorboard import SummaryWriter
 
@@ -477,10 +477,9 @@ def test_run(args: Args, run_dir: Path, command: str) -> dict[str, Any]:
     paths = [run_dir / name for name in ("best_model.zip", "evaluations.csv", "progress.csv")]
     if missing := [str(path) for path in paths if not path.is_file()]:
         raise SystemExit(f"--test-run {run_dir}: not a run folder of this script, missing {missing}")
-    if (run_dir / "args.json").is_file():  # the run's own flags (older runs: the flags given now)
-        saved = json.loads((run_dir / "args.json").read_text())
-        fields = {f for f in asdict(args) if f not in ("test_run", "torch_threads")}
-        args = Args(**{**asdict(args), **{k: v for k, v in saved.items() if k in fields}})
+    saved = json.loads((run_dir / "args.json").read_text()) if (run_dir / "args.json").is_file() else {}
+    fields = {f for f in asdict(args) if f not in ("test_run", "torch_threads")}  # the run's own flags, if saved
+    args = Args(**{**asdict(args), **{k: v for k, v in saved.items() if k in fields}})
     if args.algo not in ALGOS:
         raise SystemExit(f"--test-run needs the --algo the run was trained with, one of {sorted(ALGOS)}")
     torch.set_num_threads(args.torch_threads)
@@ -489,7 +488,8 @@ def test_run(args: Args, run_dir: Path, command: str) -> dict[str, Any]:
     last = [line for line in paths[2].read_text().splitlines()[1:] if line][-1].split(",")
     progress = dict(zip(header, last))
     results: dict[str, Any] = {
-        "command": command,
+        "command": saved.get("command", command),  # the training command where the run saved it
+        "test_command": command,
         "algo": args.algo,
         "env": args.env,
         "env_steps": int(float(progress["time/total_timesteps"])),

@@ -69,7 +69,8 @@ def test_script_writes_its_artefacts(tmp_path):
     again = sb3_agent.main(["--test-run", str(run_dir)])
     assert json.loads((run_dir / "results.json").read_text())["test_accuracy"] == results["test_accuracy"]
     assert again["env_steps"] == results["env_steps"] and again["stopped_early"] is False
-    assert again["args"]["num_envs"] == 16
+    assert again["args"]["num_envs"] == 16 and again["command"] == results["command"]
+    assert again["test_command"].endswith(f"--test-run {run_dir}")
     np.testing.assert_allclose(again["val_history"], results["val_history"], atol=1e-4)  # evaluations.csv: 4 decimals
     with pytest.raises(SystemExit, match="missing"):
         sb3_agent.main(["--test-run", str(tmp_path / "nowhere")])
