@@ -53,6 +53,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper,
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 import ram_env  # noqa: F401  (registers the ids)
+from ram_env.config import DATA_SOURCE_KWARGS
 from ram_env.sb3_vec_env import SB3VecEnv, make_sb3_vec_env
 from ram_env.wrappers import (
     DiscreteGlimpseActions,
@@ -434,6 +435,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "algo": args.algo,
         "env": args.env,
         "env_steps": int(model.num_timesteps),
+        "stopped_early": args.algo != "random" and model.num_timesteps < args.total_timesteps,  # Ctrl-C
         "train_wall_clock_s": round(train_seconds, 1),
         "hardware": f"{hardware('cpu')}, torch {torch.__version__}",
         "val_images": args.eval_images,
@@ -478,8 +480,15 @@ def test_run(args: Args, run_dir: Path, command: str) -> dict[str, Any]:
     if missing := [str(path) for path in paths if not path.is_file()]:
         raise SystemExit(f"--test-run {run_dir}: not a run folder of this script, missing {missing}")
     saved = json.loads((run_dir / "args.json").read_text()) if (run_dir / "args.json").is_file() else {}
-    fields = {f for f in asdict(args) if f not in ("test_run", "torch_threads")}  # the run's own flags, if saved
-    args = Args(**{**asdict(args), **{k: v for k, v in saved.items() if k in fields}})
+    # The run's own flags, if saved, as data: never where this machine reads data or whether it downloads (those
+    # come from this command), nor where anything is written.
+    fields = {f for f in asdict(args) if f not in ("test_run", "torch_threads", "runs_dir")}
+    train_command = str(saved.get("command", command))  # the training command where the run saved it
+    saved = {k: v for k, v in saved.items() if k in fields}
+    if isinstance(saved.get("env_kwargs"), dict):
+        saved["env_kwargs"] = {k: v for k, v in saved["env_kwargs"].items() if k not in DATA_SOURCE_KWARGS}
+        saved["env_kwargs"].update({k: v for k, v in (args.env_kwargs or {}).items() if k in DATA_SOURCE_KWARGS})
+    args = Args(**{**asdict(args), **saved})
     if args.algo not in ALGOS:
         raise SystemExit(f"--test-run needs the --algo the run was trained with, one of {sorted(ALGOS)}")
     torch.set_num_threads(args.torch_threads)
@@ -488,7 +497,7 @@ def test_run(args: Args, run_dir: Path, command: str) -> dict[str, Any]:
     last = [line for line in paths[2].read_text().splitlines()[1:] if line][-1].split(",")
     progress = dict(zip(header, last))
     results: dict[str, Any] = {
-        "command": saved.get("command", command),  # the training command where the run saved it
+        "command": train_command,
         "test_command": command,
         "algo": args.algo,
         "env": args.env,

@@ -72,6 +72,14 @@ def test_script_writes_its_artefacts(tmp_path):
     assert again["args"]["num_envs"] == 16 and again["command"] == results["command"]
     assert again["test_command"].endswith(f"--test-run {run_dir}")
     np.testing.assert_allclose(again["val_history"], results["val_history"], atol=1e-4)  # evaluations.csv: 4 decimals
+    # A run folder's args.json is data: it cannot choose where this machine reads data, downloads or writes.
+    saved = json.loads((run_dir / "args.json").read_text())
+    saved.update(env_kwargs={"data_dir": str(tmp_path / "elsewhere"), "download": True, "num_glimpses": 6},
+                 runs_dir="/nonexistent")
+    (run_dir / "args.json").write_text(json.dumps(saved))
+    third = sb3_agent.main(["--test-run", str(run_dir)])
+    assert third["args"]["env_kwargs"] == {"num_glimpses": 6} and third["args"]["runs_dir"] == "runs"
+    assert third["test_accuracy"] == results["test_accuracy"] and not (tmp_path / "elsewhere").exists()
     with pytest.raises(SystemExit, match="missing"):
         sb3_agent.main(["--test-run", str(tmp_path / "nowhere")])
 
