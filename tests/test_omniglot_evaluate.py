@@ -37,13 +37,21 @@ def test_open_set_metrics_by_hand() -> None:
 
 def test_evaluate_reports_open_set_figures(tmp_path: Path) -> None:
     require_dataset("omniglot")
-    config = RAMConfig(glimpse_size=12, num_scales=4, num_classes=126, num_glimpses=2, core_hidden=32,
-                       glimpse_hidden=16, glimpse_features=32)
+    config = RAMConfig(
+        glimpse_size=12,
+        num_scales=4,
+        num_classes=126,
+        num_glimpses=2,
+        core_hidden=32,
+        glimpse_hidden=16,
+        glimpse_features=32,
+    )
     torch.manual_seed(0)
     policy = RAMPolicy(RAM(config), "GlimpseOmniglotOpenSet-v0", {"num_glimpses": 2})
     policy.save(tmp_path / "open.pt")
-    report = evaluate.main(["--checkpoint", str(tmp_path / "open.pt"), "--split", "val", "--images", "600",
-                            "--samples", "2"])
+    report = evaluate.main(
+        ["--checkpoint", str(tmp_path / "open.pt"), "--split", "val", "--images", "600", "--samples", "2"]
+    )
     figures = report["open_set"]
     # val's first 600 images: drawer 13 (242 characters) and 14, then 116 of drawer 15, in class order
     assert figures["known_images"] + figures["unknown_seen_images"] + figures["unknown_unseen_images"] == 600
@@ -51,9 +59,11 @@ def test_evaluate_reports_open_set_figures(tmp_path: Path) -> None:
     wrong = 1 - figures["known_accuracy"]
     assert 0 <= wrong <= 1 and -1 <= figures["mean_reward"] <= 1
     # the deterministic error counts every image whose terminal reward is not +1: the same episodes
-    right = (figures["known_accuracy"] * figures["known_images"]
-             + figures["unknown_detected_seen"] * figures["unknown_seen_images"]
-             + figures["unknown_detected_unseen"] * figures["unknown_unseen_images"])
+    right = (
+        figures["known_accuracy"] * figures["known_images"]
+        + figures["unknown_detected_seen"] * figures["unknown_seen_images"]
+        + figures["unknown_detected_unseen"] * figures["unknown_unseen_images"]
+    )
     assert abs((1 - right / 600) - report["error_deterministic"]) < 1e-9
 
 
@@ -61,9 +71,8 @@ def test_image_teacher_reports_open_set_figures(tmp_path: Path) -> None:
     require_dataset("omniglot")
     from ram_train import image_teacher
 
-    image_teacher.main(["--preset", "omniglot-openset-6g", "--max-steps", "2", "--batch-size", "16", "--width", "4",
-                        "--val-images", "50", "--test-images", "300", "--output-dir", str(tmp_path), "--name", "cnn",
-                        "--device", "cpu"])
+    flags = "--preset omniglot-openset-6g --max-steps 2 --batch-size 16 --width 4 --val-images 50 --test-images 300"
+    image_teacher.main([*flags.split(), "--output-dir", str(tmp_path), "--name", "cnn", "--device", "cpu"])
     results = json.loads((tmp_path / "cnn" / "test_results.json").read_text())
     figures = results["open_set"]
     assert figures["known_images"] + figures["unknown_seen_images"] + figures["unknown_unseen_images"] == 300
@@ -74,10 +83,11 @@ def test_a_training_run_reports_open_set_figures(tmp_path: Path) -> None:
     require_dataset("omniglot")
     from ram_train import ram_agent
 
-    ram_agent.main(["--preset", "omniglot-openset-6g", "--max-steps", "2", "--batch-size", "8", "--num-samples", "2",
-                    "--val-images", "50", "--val-samples", "2", "--test-images", "120", "--test-samples", "2",
-                    "--threads", "1", "--device", "cpu", "--no-figures", "--no-progress-bar",
-                    "--output-dir", str(tmp_path), "--name", "open"])
+    flags = (
+        "--preset omniglot-openset-6g --max-steps 2 --batch-size 8 --num-samples 2 --val-images 50 --val-samples 2 "
+        "--test-images 120 --test-samples 2 --threads 1 --device cpu --no-figures --no-progress-bar"
+    )
+    ram_agent.main([*flags.split(), "--output-dir", str(tmp_path), "--name", "open"])
     results = json.loads((tmp_path / "open" / "test_results.json").read_text())
     figures = results["test_open_set"]
     assert figures["known_images"] + figures["unknown_seen_images"] + figures["unknown_unseen_images"] == 120
