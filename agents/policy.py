@@ -59,7 +59,7 @@ FILE_ENV_KWARGS -= DATA_SOURCE_KWARGS
 defaults to (not arrays, nor where the data lives)."""
 
 TASK_DATA_KWARGS = frozenset({"dataset", "images", "labels", "num_classes", "canvas_size", "num_clutter",
-                              "clutter_size"})
+                              "clutter_size", "alphabets", "unknown_alphabets", "unseen_alphabets"})
 """Env kwargs that say which images a policy classifies: :meth:`RAMPolicy.make_env` warns when they change."""
 
 

@@ -3,6 +3,7 @@ open-set task (labels, reward, final info) in the single and the vector env, and
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -244,3 +245,16 @@ def test_missing_and_corrupted_zips(tmp_path: Path, real_root: Path, monkeypatch
     monkeypatch.setitem(omniglot.OMNIGLOT_ZIPS, "small1", omniglot._Zip(bad.name, omniglot.md5(bad.read_bytes()), None))
     with pytest.raises(ValueError, match="not a readable zip"):
         load_omniglot("val", "small1", data_dir=tmp_path, download=False)
+
+
+def test_a_policy_warns_when_its_alphabets_change(real_root):
+    """The shipped Omniglot policy classifies the characters of its alphabets: other alphabets are other images."""
+    from agents.ram import RAMPolicy
+
+    policy = RAMPolicy.from_pretrained("omniglot-6g")
+    with pytest.warns(UserWarning, match="alphabets="):
+        policy.make_env(alphabets=["Greek", "Latin"], split="val")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = policy.make_env(split="val")  # the alphabets it was trained on: no warning
+    assert env.unwrapped.config.num_classes == 242
