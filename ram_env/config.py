@@ -248,6 +248,8 @@ def as_real_array(value: Any, name: str, shape: str) -> np.ndarray:
     without numpy's overflow warning. Tensors come to the host as float32 (numpy has no bfloat16); the actions both
     envs accept are the same (see :func:`is_real_dtype`).
     """
+    if type(value) is np.ndarray and value.dtype == np.float32:
+        return value.copy()  # the common case (every step of a numpy agent): what the general path makes of it
     expected = f"{name} must be real numbers (a real-valued float or integer dtype) of shape {shape}"
     if isinstance(value, torch.Tensor):
         if not is_real_dtype(value.dtype):

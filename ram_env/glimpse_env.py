@@ -25,14 +25,11 @@ def check_action(action: Any, action_dim: int) -> np.ndarray:
     Accepted: numpy arrays, sequences and torch tensors (any device) of real numbers, any float or integer
     dtype (bfloat16 and uint64 included), exactly as :class:`ram_env.vector_env.GlimpseVectorEnv` accepts them.
     """
-    if type(action) is np.ndarray and action.dtype == np.float32 and action.shape == (action_dim,):
-        arr = action.copy()  # what as_real_array makes of it, at a third of the cost (the common case: every step)
-    else:
-        arr = as_real_array(action, "action", f"({action_dim},) = [x, y, score_0, ...]")
-        if arr.shape != (action_dim,):
-            raise ValueError(
-                f"action must have shape ({action_dim},) = [x, y, score_0 ... score_{action_dim - 3}], got {arr.shape}"
-            )
+    arr = as_real_array(action, "action", f"({action_dim},) = [x, y, score_0, ...]")
+    if arr.shape != (action_dim,):
+        raise ValueError(
+            f"action must have shape ({action_dim},) = [x, y, score_0 ... score_{action_dim - 3}], got {arr.shape}"
+        )
     if not np.isfinite(arr).all():
         raise ValueError(f"action must be finite, got {arr.tolist()}")
     return arr
