@@ -493,9 +493,8 @@ def test_run(args: Args, run_dir: Path, command: str) -> dict[str, Any]:
         raise SystemExit(f"--test-run needs the --algo the run was trained with, one of {sorted(ALGOS)}")
     torch.set_num_threads(args.torch_threads)
     history = np.loadtxt(paths[1], delimiter=",", skiprows=1, ndmin=2)
-    header = paths[2].read_text().splitlines()[0].split(",")
-    last = [line for line in paths[2].read_text().splitlines()[1:] if line][-1].split(",")
-    progress = dict(zip(header, last))
+    header, *rows = [line for line in paths[2].read_text().splitlines() if line]
+    progress = dict(zip(header.split(","), rows[-1].split(",")))  # the last line SB3 logged
     results: dict[str, Any] = {
         "command": train_command,
         "test_command": command,
