@@ -6,7 +6,9 @@ detached probability of the label) and ``b_t`` the baseline after glimpse ``t``:
 
 - cross-entropy of the classifier's logits after the last glimpse against the env's label. It
   trains ``classifier``, ``core`` and ``glimpse_net`` (never the location policy: the locations the
-  glimpse net saw are samples, not functions of the parameters).
+  glimpse net saw are samples, not functions of the parameters). With ``class_weight`` ``w`` (one weight per class;
+  the open set's down-weighted "unknown", ``train/ram_agent.py --unknown-weight``) it is the weighted mean
+  ``sum_n w_{y_n} CE_n / sum_n w_{y_n}`` (``F.cross_entropy``'s ``weight``); the other terms are not weighted.
 - baseline MSE, ``mean_t (b_t - R)^2``. ``b_t`` reads a detached core state, so it trains
   ``baseline`` only: the critic never shapes the representation.
 - REINFORCE, ``-mean_n sum_t log pi(l_t | h_t) * (R - b_t)``, the advantage detached, weighted by
@@ -30,17 +32,22 @@ evaluation): it counts in the cross-entropy and the consistency term, not in REI
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from agents.networks import RAM
 from agents.rollout import EpisodeBatch, run_episodes
 
-__all__ = ["EpisodeObjective", "distillation", "hybrid_loss", "path_consistency"]
+__all__ = ["EpisodeObjective", "distillation", "hybrid_loss", "path_consistency", "unknown_class_weight"]
 
 
 def hybrid_loss(
-    model: RAM, episodes: EpisodeBatch, soft_targets: torch.Tensor | None = None
+    model: RAM,
+    episodes: EpisodeBatch,
+    soft_targets: torch.Tensor | None = None,
+    class_weight: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """``loss = cross_entropy + baseline_mse + λ * reinforce (+ w * consistency + w_d * distillation)`` for a batch
     of episodes.
@@ -50,6 +57,8 @@ def hybrid_loss(
     backpropagate), the unweighted terms ``"cross_entropy"``, ``"baseline_mse"``, ``"reinforce"``,
     ``"consistency"`` and ``"distillation"`` (computed whether or not they are weighted in; the last 0 without
     targets), and for logging (detached) ``"accuracy"`` (mean reward of the sampled paths) and ``"advantage_std"``.
+    ``class_weight`` ``(C,)``: each class's weight in the cross-entropy, a weighted mean over the episodes (None: the
+    plain mean, bit for bit the unweighted loss).
     """
     config = model.config
     features = episodes.features  # (N, T, H)
@@ -59,7 +68,13 @@ def hybrid_loss(
 
     logits = model.classifier(features[:, -1])
     label = episodes.label.to(logits.device)
-    cross_entropy = F.cross_entropy(logits, label)
+    if class_weight is None:
+        cross_entropy = F.cross_entropy(logits, label)
+    else:
+        if class_weight.shape != logits.shape[-1:]:
+            raise ValueError(f"class_weight {tuple(class_weight.shape)} must hold one weight per class "
+                             f"({logits.shape[-1]})")
+        cross_entropy = F.cross_entropy(logits, label, weight=class_weight.to(logits.device, logits.dtype))
     if config.policy_reward == "probability":  # detached: the return scores a path, it trains no classifier
         reward = F.softmax(logits.detach(), dim=-1).gather(1, label[:, None]).squeeze(1).to(features.dtype)
     else:
@@ -103,6 +118,23 @@ def hybrid_loss(
     }
 
 
+def unknown_class_weight(num_classes: int, unknown_class: int | None, weight: float) -> torch.Tensor:
+    """The cross-entropy's class weights of an open-set task: ``weight`` for the "unknown" class (``unknown_class``),
+    1 for every known one, as ``(num_classes,)`` float32. ValueError where ``weight`` is not a finite positive number
+    (0 would never teach "unknown", and make a batch of unknown images 0/0) or the task has no unknown class (a
+    closed set: nothing for the weight to weigh)."""
+    if not (math.isfinite(weight) and weight > 0):
+        raise ValueError(f"the unknown class's weight must be a finite number > 0 (1: unweighted), got {weight}")
+    if unknown_class is None:
+        raise ValueError("an unknown-class weight needs an open-set task (GlimpseOmniglotOpenSet-v0); this task has "
+                         "no unknown class")
+    if not 0 <= unknown_class < num_classes:
+        raise ValueError(f"unknown_class {unknown_class} is not one of the {num_classes} classes")
+    class_weight = torch.ones(num_classes)
+    class_weight[unknown_class] = weight
+    return class_weight
+
+
 def path_consistency(logits: torch.Tensor, num_samples: int) -> torch.Tensor:
     """``mean KL(p̄ || p_m)`` over the ``M = num_samples`` paths of each image (rows ``m * B + b``), ``p̄``
     the detached mean of their softmax; 0 when ``M = 1``. ``logits`` ``(M * B, C)``."""
@@ -132,13 +164,17 @@ class EpisodeObjective(torch.nn.Module):
     image; with ``config.mean_path`` the mean path comes on top, so ``envs`` needs
     ``len(index) * (num_samples + 1)`` envs. ``soft_targets``: the teacher's class distribution of each image
     of the env's split, for ``config.distill_weight``, on the model's device (a plain attribute, not a buffer: DDP
-    would broadcast a buffer every step, and every rank computes the same targets).
+    would broadcast a buffer every step, and every rank computes the same targets). ``class_weight``: each class's
+    weight in the cross-entropy (:func:`hybrid_loss`; None: unweighted), a plain attribute likewise.
     """
 
-    def __init__(self, model: RAM, soft_targets: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, model: RAM, soft_targets: torch.Tensor | None = None, class_weight: torch.Tensor | None = None
+    ) -> None:
         super().__init__()
         self.model = model
         self.soft_targets = soft_targets
+        self.class_weight = class_weight
 
     def forward(
         self,
@@ -151,4 +187,4 @@ class EpisodeObjective(torch.nn.Module):
         mean_paths = int(self.model.config.mean_path)
         episodes = run_episodes(self.model, envs, index, num_samples + mean_paths, seed=seed, generator=generator,
                                 mean_paths=mean_paths)
-        return hybrid_loss(self.model, episodes, self.soft_targets)
+        return hybrid_loss(self.model, episodes, self.soft_targets, self.class_weight)

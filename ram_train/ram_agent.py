@@ -52,6 +52,7 @@ from tqdm import tqdm
 import ram_env  # noqa: F401  (registers the env ids)
 from agents.distill import load_teacher, soften, teacher_targets
 from agents.image_teacher import ImageTeacher
+from agents.loss import unknown_class_weight
 from agents.policy import load_torch_file, resolve_checkpoint
 from agents.ram import (
     NETWORK_FIELDS,
@@ -159,6 +160,16 @@ class Args:
     """The return REINFORCE and the baseline learn from: "env", the env's reward (1 for the right class, else 0; the
     paper's), or "probability", the classifier's probability of the label after the path (still ranks the paths
     when nearly all are classified right)."""
+    unknown_weight: float = 1.0
+    """Open-set tasks only (GlimpseOmniglotOpenSet-v0): weight of the "unknown" class in the cross-entropy, each known
+    character's being 1; the cross-entropy is then the weighted mean over a batch's images. Below 1 it makes up for the
+    unknown class's share of the training images (36 %, against 12 images a known character), which otherwise holds
+    the classifier at "unknown" always (1: off, the plain cross-entropy; must be > 0)."""
+    select_by: str = "error"
+    """What chooses best.pt at each validation: "error", the val error of the deterministic episodes, or "reward"
+    (open-set tasks only), their mean terminal reward on val (+1 right, 0 wrong, -1 an unknown image named as a known
+    character: the task's own score, which an error rate does not see the -1 of). Open-set runs log the val reward
+    (charts/val_reward) either way."""
     random_locations: bool = False
     """The random-glimpse control: look at uniformly random locations (train and evaluation); no REINFORCE."""
     ema_decay: float = 0.0
@@ -220,6 +231,9 @@ class Args:
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 """--precision -> RAM.compute_dtype during training steps ("auto" picks one of these: :func:`auto_precision`)."""
 
+SELECT_BY = ("error", "reward")
+"""--select-by: the val figure best.pt is chosen by (the lowest error, or the highest mean reward)."""
+
 RESUME_MAY_CHANGE = frozenset({"resume", "name", "output_dir", "device", "threads", "max_steps", "checkpoint_every",
                                "log_every", "figures", "progress_bar", "debug_nan_step"})
 """The fields ``--resume`` takes from the command line; every other one continues as the run was started."""
@@ -250,6 +264,7 @@ NUMBER_BOUNDS: dict[str, tuple[str, Any]] = {
     "reinforce_weight": (">= 0", lambda v: v >= 0),
     "consistency_weight": (">= 0 (0: off)", lambda v: v >= 0),
     "grad_clip": (">= 0 (0: no clipping)", lambda v: v >= 0),
+    "unknown_weight": ("> 0 (1: unweighted; 0 would never teach \"unknown\")", lambda v: v > 0),
 }
 """Real-valued flags: what they must be (besides finite), in words and as a test."""
 
@@ -258,7 +273,7 @@ LOSS_TERMS = ("loss", "cross_entropy", "baseline_mse", "reinforce", "consistency
 # The log's columns, in order; val columns are empty on rows without a validation.
 CSV_FIELDS = ["step", "epoch", "wall_time", *(f"losses/{term}" for term in LOSS_TERMS), "charts/train_accuracy",
               "charts/advantage_std", "charts/learning_rate", "charts/samples_per_s", "charts/val_error",
-              "charts/val_error_mc", "charts/val_error_raw"]
+              "charts/val_error_mc", "charts/val_error_raw", "charts/val_reward"]
 
 
 def resolve_args(argv: list[str] | None = None) -> Args:
@@ -316,11 +331,19 @@ def resolve_args(argv: list[str] | None = None) -> Args:
                          f"steps), got {args.ema_decay}")
     if args.policy_reward not in POLICY_REWARDS:
         raise SystemExit(f"--policy-reward must be one of {list(POLICY_REWARDS)}, got {args.policy_reward!r}")
+    if args.select_by not in SELECT_BY:
+        raise SystemExit(f"--select-by must be one of {list(SELECT_BY)}, got {args.select_by!r}")
     if args.precision not in ("auto", *PRECISIONS):
         raise SystemExit(f"--precision must be one of {sorted(('auto', *PRECISIONS))}, got {args.precision!r}")
     if not args.name:
         args.name = f"{args.preset}__{args.seed}__{int(time.time())}"
     return args
+
+
+def describe_best(args: Args, best_val: float) -> str:
+    """The best val figure in words: the error, or with ``--select-by reward`` the mean reward (``best_val`` holds
+    1 - it, so that lower is better either way)."""
+    return f"reward {1 - best_val:.4f}" if args.select_by == "reward" else f"error {100 * best_val:.2f} %"
 
 
 def latest_run(output_dir: Path) -> str:
@@ -626,6 +649,11 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
     envs = gym.make_vec(args.env_id, num_envs=args.batch_size * paths, split="train", device=device,
                         autoreset_mode="disabled", **args.env_kwargs)
     num_train = int(envs.num_images)
+    open_set = envs.config.open_set  # Omniglot's open set: the last class is "unknown", the reward -1 for naming it
+    for flag, value, default in (("unknown_weight", args.unknown_weight, 1.0), ("select_by", args.select_by, "error")):
+        if value != default and not open_set:
+            raise SystemExit(f"--{flag.replace('_', '-')} {value} is for open-set tasks (GlimpseOmniglotOpenSet-v0, "
+                             f"whose last class is \"unknown\"); {args.env_id} has no unknown class")
     global_batch = args.batch_size * ranks.world_size  # images per optimizer step over all ranks
     steps_per_epoch = num_train // global_batch
     if steps_per_epoch < 1:
@@ -673,7 +701,10 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
     policy = RAMPolicy(model if averaged is None else averaged.module, args.env_id, args.env_kwargs)
     # Episodes + hybrid loss; DDP under torchrun. The control and one-glimpse episodes leave location heads unused.
     soft_targets = teacher_soft_targets(args, envs, num_train, device, main_rank) if args.teacher else None
-    episode_objective = EpisodeObjective(model, soft_targets)
+    class_weight = None  # --unknown-weight 1: the plain cross-entropy, bit for bit
+    if args.unknown_weight != 1:
+        class_weight = unknown_class_weight(config.num_classes, envs.config.unknown_class, args.unknown_weight)
+    episode_objective = EpisodeObjective(model, soft_targets, None if class_weight is None else class_weight.to(device))
     objective = ranks.wrap(episode_objective,
                            find_unused_parameters=config.random_locations or config.num_glimpses == 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
@@ -692,7 +723,7 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
         elapsed_before = saved["elapsed"]
         set_rng_state(saved["rng"])
         if main_rank:
-            print(f"resumed {run_dir} at step {step} (best val error {best_val:.4f} at step {best_step})")
+            print(f"resumed {run_dir} at step {step} (best val {describe_best(args, best_val)} at step {best_step})")
 
     # ---- logging: TensorBoard, CSV (rank 0 only) --------------------------------------------------
     if main_rank:
@@ -733,8 +764,12 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
         if averaged is not None:  # the trained weights beside their average (deterministic)
             result["error_raw"] = evaluate(model, val_envs, num_images=val_images, seed=0,
                                            monte_carlo=False)["error_deterministic"]
-        if result["error_deterministic"] < best_val:
-            best_val, best_step = result["error_deterministic"], step
+        if open_set:  # the task's score: the mean terminal reward of the same deterministic episodes
+            result["reward"] = open_set_report(policy, "val", val_images, seed=0)["mean_reward"]
+        # Lower is better: the error, or 1 - the mean reward (which is the error where no answer scores -1).
+        criterion = 1 - result["reward"] if args.select_by == "reward" else result["error_deterministic"]
+        if criterion < best_val:
+            best_val, best_step = criterion, step
             policy.save(run_dir / "best.pt")
         if args.figures:
             save_glimpse_figures(policy, run_dir / "glimpses.png", run_dir / "episode.gif", split="val")
@@ -836,8 +871,12 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
                 row["charts/val_error_mc"] = result["error_mc"]
                 if "error_raw" in result:
                     row["charts/val_error_raw"] = result["error_raw"]
-                bar.set_postfix_str(f"val error {100 * result['error_deterministic']:.2f} % ({measured}), best "
-                                    f"{100 * best_val:.2f} %")
+                reward = ""
+                if "reward" in result:
+                    row["charts/val_reward"] = result["reward"]
+                    reward = f", reward {result['reward']:.3f}"
+                bar.set_postfix_str(f"val error {100 * result['error_deterministic']:.2f} %{reward} ({measured}), "
+                                    f"best {describe_best(args, best_val)}")
             if main_rank:
                 log(row)
             window, window_steps, window_time = {}, 0, 0.0
@@ -869,7 +908,8 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
         "test_error_mc": result["error_mc"],
         "test_samples": args.test_samples,
         "test_images": int(result["num_images"]),
-        "best_val_error": best_val,
+        "select_by": args.select_by,
+        **({"best_val_reward": 1 - best_val} if args.select_by == "reward" else {"best_val_error": best_val}),
         "best_step": best_step,
         "steps": step,
         "command": shlex.join([sys.executable, *sys.argv]) if argv is None else shlex.join(argv),
@@ -887,7 +927,7 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
     csv_file.close()
     print(f"test error {100 * result['error_deterministic']:.2f} % deterministic, "
           f"{100 * result['error_mc']:.2f} % MC ({args.test_samples} paths) on {summary['test_images']} images; "
-          f"best val error {100 * best_val:.2f} % at step {best_step}; {summary['wall_clock_s']:.0f} s")
+          f"best val {describe_best(args, best_val)} at step {best_step}; {summary['wall_clock_s']:.0f} s")
     print(f"wrote {run_dir / 'test_results.json'}")
     ranks.close()
 
