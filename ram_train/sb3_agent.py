@@ -48,7 +48,7 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
-from stable_baselines3.common.utils import set_random_seed
+from stable_baselines3.common.utils import LinearSchedule, set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper, VecFrameStack, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
@@ -116,6 +116,10 @@ class Args:
     """passes over each rollout (None: 10 for ppo, 4 for recurrent-ppo)"""
     learning_rate: float = 1e-3
     """Adam learning rate"""
+    anneal_lr: bool = False
+    """decay the learning rate linearly from `--learning-rate` to 0 over `--total-timesteps` (as CleanRL's PPO)"""
+    target_kl: float | None = None
+    """PPO: stop a rollout's epochs early once the approximate KL to the rollout's policy exceeds 1.5x this"""
     gamma: float = 1.0
     """discount; 1.0 since episodes have a fixed short horizon and pay only at the end"""
     gae_lambda: float = 0.95
@@ -273,7 +277,8 @@ def make_model(args: Args, venv: VecEnv) -> BaseAlgorithm:
         policy_kwargs["lstm_hidden_size"] = width
     if args.actions == "continuous":
         policy_kwargs["log_std_init"] = args.log_std_init
-    common = {"learning_rate": args.learning_rate, "gamma": args.gamma, "batch_size": args.batch_size,
+    learning_rate = LinearSchedule(args.learning_rate, 0.0, 1.0) if args.anneal_lr else args.learning_rate
+    common = {"learning_rate": learning_rate, "gamma": args.gamma, "batch_size": args.batch_size,
               "policy_kwargs": policy_kwargs, "seed": args.seed, "device": "cpu", "verbose": 0}
     if args.algo == "sac":
         return algo(policy, venv, buffer_size=args.buffer_size, learning_starts=args.learning_starts,
@@ -286,6 +291,7 @@ def make_model(args: Args, venv: VecEnv) -> BaseAlgorithm:
         gae_lambda=args.gae_lambda,
         ent_coef=(0.0 if args.actions == "continuous" else 0.01) if args.ent_coef is None else args.ent_coef,
         clip_range=args.clip_range,
+        target_kl=args.target_kl,
         **common,
     )
 
@@ -386,6 +392,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"--location-range must be in (0, 1], got {args.location_range}")
     if args.algo == "sac" and args.actions != "continuous":
         raise SystemExit("--algo sac needs --actions continuous (SAC acts in a Box)")
+    kl = args.target_kl
+    if kl is not None and (args.algo not in ("ppo", "recurrent-ppo") or not 0 < kl < float("inf")):
+        raise SystemExit(f"--target-kl must be a finite positive number, with --algo ppo|recurrent-ppo; got {kl} with "
+                         f"--algo {args.algo}")
     command = shlex.join([sys.executable, *sys.argv] if argv is None else ["train/sb3_agent.py", *argv])
     if args.test_run is not None:
         return test_run(args, Path(args.test_run), command)

@@ -105,3 +105,20 @@ def test_sweep_sees_every_image_exactly_once(mnist_val):
     args = sb3_agent.Args(actions="discrete")
     accuracy = sb3_agent.sweep_accuracy(SaysThree(), args, "val", num_images=1234, chunk=500)
     assert accuracy == np.mean(labels[:1234] == 3)
+
+
+def test_anneal_lr_and_target_kl_reach_the_model():
+    """--anneal-lr decays the rate linearly to 0 over the run (SB3's progress_remaining goes 1 -> 0); --target-kl is
+    PPO's early stop; both off by default; a target KL that is not a finite positive number is refused."""
+    args = sb3_agent.Args(num_envs=4, batch_size=24, anneal_lr=True, target_kl=0.02, learning_rate=1e-3)
+    venv = sb3_agent.make_train_env(args)
+    model = sb3_agent.make_model(args, venv)
+    assert [model.lr_schedule(p) for p in (1.0, 0.5, 0.0)] == pytest.approx([1e-3, 5e-4, 0.0])
+    assert model.target_kl == 0.02
+    default = sb3_agent.make_model(sb3_agent.Args(num_envs=4, batch_size=24), venv)
+    assert default.lr_schedule(0.0) == pytest.approx(1e-3) and default.target_kl is None
+    venv.close()
+    for bad in (["--target-kl", "0"], ["--target-kl", "nan"], ["--target-kl", "inf"],
+                ["--algo", "sac", "--target-kl", "0.02"]):
+        with pytest.raises(SystemExit, match="--target-kl must be a finite positive number"):
+            sb3_agent.main(bad)
