@@ -164,7 +164,8 @@ class Args:
     """Open-set tasks only (GlimpseOmniglotOpenSet-v0): weight of the "unknown" class in the cross-entropy, each known
     character's being 1; the cross-entropy is then the weighted mean over a batch's images. Below 1 it makes up for the
     unknown class's share of the training images (36 %, against 12 images a known character), which otherwise holds
-    the classifier at "unknown" always (1: off, the plain cross-entropy; must be > 0)."""
+    the classifier at "unknown" always; on the small set it taught the characters faster but named more unknown
+    images as characters, for less reward (docs/results.md). 1: off, the plain cross-entropy; must be > 0."""
     select_by: str = "error"
     """What chooses best.pt at each validation: "error", the val error of the deterministic episodes, or "reward"
     (open-set tasks only), their mean terminal reward on val (+1 right, 0 wrong, -1 an unknown image named as a known
