@@ -45,7 +45,10 @@ def main() -> None:
         print(f"step {t + 1}: location mean ({where[t, :, 0].mean():+.2f}, {where[t, :, 1].mean():+.2f}), "
               f"spread across images ({where[t, :, 0].std():.3f}, {where[t, :, 1].std():.3f}); "
               f"accuracy of its scores {accuracy:.3f}")
-    print("policy std (x, y, scores):", np.exp(model.policy.log_std.detach().numpy()).round(3).tolist())
+    if model.policy.use_sde:  # gSDE: log_std weighs the policy's features, so the std differs from state to state
+        print("policy std: state-dependent (gSDE), not a single figure")
+    else:
+        print("policy std (x, y, scores):", np.exp(model.policy.log_std.detach().numpy()).round(3).tolist())
 
 
 if __name__ == "__main__":
