@@ -139,6 +139,11 @@ class Args:
     cross-entropy reward"""
     log_std_init: float = -2.0
     """initial log standard deviation of the Gaussian policy (continuous actions only; SB3's default 0 is a std of 1)"""
+    use_sde: bool = False
+    """continuous actions: SB3's generalized state-dependent exploration (gSDE), noise that is a function of the
+    policy's features, redrawn every `--sde-sample-freq` steps, instead of independent noise each step"""
+    sde_sample_freq: int = -1
+    """with `--use-sde`: env steps between redraws of the exploration matrix (-1: once a rollout)"""
     buffer_size: int = 300_000
     """SAC: replay buffer size, in env steps"""
     gradient_steps: int = 1
@@ -283,7 +288,8 @@ def make_model(args: Args, venv: VecEnv) -> BaseAlgorithm:
               "policy_kwargs": policy_kwargs, "seed": args.seed, "device": "cpu", "verbose": 0}
     if args.algo == "sac":
         return algo(policy, venv, buffer_size=args.buffer_size, learning_starts=args.learning_starts,
-                    gradient_steps=args.gradient_steps, **common)
+                    gradient_steps=args.gradient_steps, use_sde=args.use_sde, sde_sample_freq=args.sde_sample_freq,
+                    **common)
     return algo(
         policy,
         venv,
@@ -293,6 +299,8 @@ def make_model(args: Args, venv: VecEnv) -> BaseAlgorithm:
         ent_coef=(0.0 if args.actions == "continuous" else 0.01) if args.ent_coef is None else args.ent_coef,
         clip_range=args.clip_range,
         target_kl=args.target_kl,
+        use_sde=args.use_sde,
+        sde_sample_freq=args.sde_sample_freq,
         **common,
     )
 
@@ -393,6 +401,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"--location-range must be in (0, 1], got {args.location_range}")
     if args.algo == "sac" and args.actions != "continuous":
         raise SystemExit("--algo sac needs --actions continuous (SAC acts in a Box)")
+    if args.use_sde and args.actions != "continuous":
+        raise SystemExit("--use-sde needs --actions continuous (gSDE explores a Box)")
     kl = args.target_kl
     if kl is not None and (args.algo not in ("ppo", "recurrent-ppo") or not 0 < kl < float("inf")):
         raise SystemExit(f"--target-kl must be a finite positive number, with --algo ppo|recurrent-ppo; got {kl} with "

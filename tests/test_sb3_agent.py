@@ -107,18 +107,23 @@ def test_sweep_sees_every_image_exactly_once(mnist_val):
     assert accuracy == np.mean(labels[:1234] == 3)
 
 
-def test_anneal_lr_and_target_kl_reach_the_model():
+def test_anneal_lr_target_kl_and_sde_reach_the_model():
     """--anneal-lr decays the rate linearly to 0 over the run (SB3's progress_remaining goes 1 -> 0); --target-kl is
-    PPO's early stop; both off by default; a target KL that is not a finite positive number is refused."""
+    PPO's early stop; --use-sde is SB3's gSDE; all off by default. A target KL that is not a finite positive number,
+    and gSDE on a discrete action, are refused."""
     args = sb3_agent.Args(num_envs=4, batch_size=24, anneal_lr=True, target_kl=0.02, learning_rate=1e-3)
     venv = sb3_agent.make_train_env(args)
     model = sb3_agent.make_model(args, venv)
     assert [model.lr_schedule(p) for p in (1.0, 0.5, 0.0)] == pytest.approx([1e-3, 5e-4, 0.0])
     assert model.target_kl == 0.02
     default = sb3_agent.make_model(sb3_agent.Args(num_envs=4, batch_size=24), venv)
-    assert default.lr_schedule(0.0) == pytest.approx(1e-3) and default.target_kl is None
+    assert default.lr_schedule(0.0) == pytest.approx(1e-3) and default.target_kl is None and not default.use_sde
+    sde = sb3_agent.make_model(sb3_agent.Args(num_envs=4, batch_size=24, use_sde=True, sde_sample_freq=6), venv)
+    assert sde.use_sde and sde.sde_sample_freq == 6 and sde.policy.use_sde
     venv.close()
     for bad in (["--target-kl", "0"], ["--target-kl", "nan"], ["--target-kl", "inf"],
                 ["--algo", "sac", "--target-kl", "0.02"]):
         with pytest.raises(SystemExit, match="--target-kl must be a finite positive number"):
             sb3_agent.main(bad)
+    with pytest.raises(SystemExit, match="--use-sde needs --actions continuous"):
+        sb3_agent.main(["--use-sde", "--actions", "discrete"])
