@@ -26,7 +26,8 @@ Why the defaults (the trials behind them, each with its command: ``docs/baseline
 - ``num_envs = 512``, ``n_steps = 12`` (two whole episodes per sub-env), ``batch_size = 2048``,
   ``learning_rate = 1e-3``, 4 epochs, a 128-wide LSTM; ``gamma = 1`` (the horizon is fixed and short). The larger
   batch (against 128 envs and 512) learned faster per env step: 80 % val accuracy at 1M steps against 71-73 %.
-  Neither ``--anneal-lr``, ``--gae-lambda 0``, a rate of 3e-4, 4x this batch nor ``--net-arch 256`` did better at 1M.
+  Neither ``--anneal-lr``, ``--gae-lambda 0``, a rate of 3e-4, 4x this batch nor ``--net-arch 256`` did better at 1M;
+  ``--use-sde`` made the locations depend on the image but its learning fell after 50 %.
 - ``--vec native``: the batched env steps all sub-envs as one tensor operation, an order of magnitude faster
   here than ``DummyVecEnv`` (``benchmarks/bench_sb3.py``).
 """
@@ -403,6 +404,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit("--algo sac needs --actions continuous (SAC acts in a Box)")
     if args.use_sde and args.actions != "continuous":
         raise SystemExit("--use-sde needs --actions continuous (gSDE explores a Box)")
+    if args.sde_sample_freq == 0 or args.sde_sample_freq < -1:
+        raise SystemExit(f"--sde-sample-freq must be -1 (once a rollout) or a positive number of steps, got "
+                         f"{args.sde_sample_freq}")
     kl = args.target_kl
     if kl is not None and (args.algo not in ("ppo", "recurrent-ppo") or not 0 < kl < float("inf")):
         raise SystemExit(f"--target-kl must be a finite positive number, with --algo ppo|recurrent-ppo; got {kl} with "

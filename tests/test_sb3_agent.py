@@ -127,3 +127,6 @@ def test_anneal_lr_target_kl_and_sde_reach_the_model():
             sb3_agent.main(bad)
     with pytest.raises(SystemExit, match="--use-sde needs --actions continuous"):
         sb3_agent.main(["--use-sde", "--actions", "discrete"])
+    for bad in ("0", "-2"):
+        with pytest.raises(SystemExit, match="--sde-sample-freq must be -1"):
+            sb3_agent.main(["--use-sde", "--sde-sample-freq", bad])
