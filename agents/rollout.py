@@ -210,7 +210,8 @@ def evaluate(
     """Error rates over the first ``num_images`` images (default: all) of the env's split.
 
     - ``"error_deterministic"``: one episode per image with the mean locations, judged by the env
-      (its reward).
+      (its reward); ``"mean_reward"``: the mean of those episodes' rewards (under the terminal reward, 1 - the error,
+      or for Omniglot's open set its +1 / 0 / -1 score).
     - ``"error_mc"``: ``num_samples`` sampled location paths per image; the class is the argmax of
       the softmax averaged over the paths (:func:`class_probabilities`). ``envs.num_envs`` must be a multiple of
       ``num_samples``. Left out with ``monte_carlo=False``, which runs the deterministic episodes only (and ignores
@@ -227,6 +228,7 @@ def evaluate(
         raise ValueError(f"envs.num_envs = {n} must be a multiple of num_samples = {num_samples}")
     device = model.classifier.weight.device
     wrong_det = torch.zeros((), dtype=torch.int64, device=device)
+    total_reward = torch.zeros((), dtype=torch.float64, device=device)
     with _evaluation(model):
         for start in range(0, total, n):
             count = min(n, total - start)
@@ -234,7 +236,9 @@ def evaluate(
             episodes = run_episodes(model, envs, index, 1, deterministic=True, seed=seed + start,
                                     generator=torch.Generator(device=device).manual_seed(seed + start))
             wrong_det += (episodes.reward[:count] < 0.5).sum().to(device)
-    result = {"error_deterministic": wrong_det.item() / total, "num_images": float(total)}
+            total_reward += episodes.reward[:count].sum().to(device)
+    result = {"error_deterministic": wrong_det.item() / total, "mean_reward": total_reward.item() / total,
+              "num_images": float(total)}
     if monte_carlo:
         probabilities, labels = class_probabilities(model, envs, num_samples, total, seed)
         result["error_mc"] = (probabilities.argmax(-1) != labels).sum().item() / total

@@ -174,7 +174,8 @@ def test_one_glimpse_episodes_have_no_location_terms() -> None:
 
 @pytest.mark.parametrize("num_images,num_samples", [(None, 2), (7, 2), (None, 1)])
 def test_evaluate_counts_errors_over_the_split(num_images: int | None, num_samples: int) -> None:
-    """A model rigged to always answer class 2: both error rates are the share of labels that are not 2."""
+    """A model rigged to always answer class 2: both error rates are the share of labels that are not 2, and the mean
+    (terminal) reward of the deterministic episodes is 1 - that."""
     env = FakeGlimpseVectorEnv(num_envs=4, num_images=10)
     model = RAM(RAMConfig.from_env(env))
     with torch.no_grad():
@@ -183,12 +184,14 @@ def test_evaluate_counts_errors_over_the_split(num_images: int | None, num_sampl
     result = evaluate(model, env, num_samples=num_samples, num_images=num_images)
     total = 10 if num_images is None else num_images
     expected = float((env.labels[:total] != 2).float().mean())
-    assert result == pytest.approx({"error_deterministic": expected, "error_mc": expected, "num_images": total})
+    assert result == pytest.approx({"error_deterministic": expected, "error_mc": expected,
+                                    "mean_reward": 1 - expected, "num_images": total})
     assert model.training  # restored
     with pytest.raises(ValueError, match="multiple"):
         evaluate(model, env, num_samples=3)
     deterministic_only = evaluate(model, env, num_images=num_images, monte_carlo=False)
-    assert deterministic_only == pytest.approx({"error_deterministic": expected, "num_images": total})
+    assert deterministic_only == pytest.approx({"error_deterministic": expected, "mean_reward": 1 - expected,
+                                                "num_images": total})
 
 
 def test_evaluate_draws_its_mc_paths_from_its_seed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,10 @@ import json
 import math
 from pathlib import Path
 
+import gymnasium as gym
 import torch
 
+from agents import rollout
 from agents.networks import RAM, RAMConfig
 from agents.policy import RAMPolicy
 from conftest import require_dataset
@@ -65,6 +67,12 @@ def test_evaluate_reports_open_set_figures(tmp_path: Path) -> None:
         + figures["unknown_detected_unseen"] * figures["unknown_unseen_images"]
     )
     assert abs((1 - right / 600) - report["error_deterministic"]) < 1e-9
+    # ... and the mean reward of agents.rollout.evaluate's episodes (which train/ram_agent.py selects by) is the
+    # open-set report's: the env's terminal reward of the same deterministic episodes, in val envs of another size
+    envs = gym.make_vec("GlimpseOmniglotOpenSet-v0", num_envs=40, split="val", autoreset_mode="disabled",
+                        num_glimpses=2)
+    own = rollout.evaluate(policy.model, envs, num_images=600, seed=0, monte_carlo=False)
+    assert abs(own["mean_reward"] - figures["mean_reward"]) < 1e-6
 
 
 def test_image_teacher_reports_open_set_figures(tmp_path: Path) -> None:
