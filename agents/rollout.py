@@ -21,8 +21,8 @@ import torch
 
 from agents.networks import RAM, eval_mode
 
-__all__ = ["EpisodeBatch", "class_probabilities", "class_scores", "env_seed", "make_action", "run_episodes",
-           "substream_seed", "evaluate"]
+__all__ = ["EpisodeBatch", "check_terminal_reward", "class_probabilities", "class_scores", "env_seed", "make_action",
+           "run_episodes", "substream_seed", "evaluate"]
 
 
 @dataclass
@@ -83,6 +83,15 @@ def make_action(location: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return torch.cat([location.clamp(-1.0, 1.0), class_scores(logits)], dim=-1).detach()
 
 
+def check_terminal_reward(reward_mode: str) -> None:
+    """ValueError unless ``reward_mode`` is ``"terminal"``: RAM's training and its error rates read an episode's last
+    reward as the env's terminal payment (1 right, 0 wrong; -1 an unknown image named as a known character)."""
+    if reward_mode != "terminal":
+        raise ValueError(f"RAM needs the env's reward_mode='terminal' (its training and errors read the last step's "
+                         f"reward as 1 right, 0 wrong), got {reward_mode!r}: 'cross_entropy' is for general-purpose "
+                         f"agents")
+
+
 def run_episodes(
     model: RAM,
     envs: Any,
@@ -105,6 +114,7 @@ def run_episodes(
     num_glimpses = model.config.num_glimpses
     if int(envs.num_glimpses) != num_glimpses:
         raise ValueError(f"the model expects {num_glimpses} glimpses per episode, the env has {envs.num_glimpses}")
+    check_terminal_reward(getattr(getattr(envs, "config", None), "reward_mode", "terminal"))
     if not 0 <= mean_paths < num_samples:
         raise ValueError(f"mean_paths must be in [0, num_samples = {num_samples}): at least one path per image is "
                          f"sampled, got {mean_paths}")

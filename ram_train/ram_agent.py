@@ -66,6 +66,7 @@ from agents.ram import (
     load_widened,
     substream_seed,
 )
+from agents.rollout import check_terminal_reward
 from ram_env.config import DATA_SOURCE_KWARGS, TRAINING_ONLY_KWARGS
 from ram_train.artifacts import atomic_path, atomic_torch_save, hardware, save_glimpse_figures, write_json
 from ram_train.cli import parse
@@ -334,6 +335,10 @@ def resolve_args(argv: list[str] | None = None) -> Args:
         raise SystemExit(f"--policy-reward must be one of {list(POLICY_REWARDS)}, got {args.policy_reward!r}")
     if args.select_by not in SELECT_BY:
         raise SystemExit(f"--select-by must be one of {list(SELECT_BY)}, got {args.select_by!r}")
+    try:
+        check_terminal_reward(args.env_kwargs.get("reward_mode", "terminal"))
+    except ValueError as error:
+        raise SystemExit(f"--env-kwargs: {error}") from None
     if args.precision not in ("auto", *PRECISIONS):
         raise SystemExit(f"--precision must be one of {sorted(('auto', *PRECISIONS))}, got {args.precision!r}")
     if not args.name:

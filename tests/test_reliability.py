@@ -155,6 +155,7 @@ def test_absurd_labels_are_refused():
         (["--learning-rate", "nan"], "--learning-rate must be a finite number > 0"),
         (["--dropout", "1"], "--dropout must be a finite number in"),
         (["--location-std", "0"], "--location-std must be a finite number > 0"),
+        (["--env-kwargs", '{"reward_mode": "cross_entropy"}'], "--env-kwargs: RAM needs the env's reward_mode="),
     ],
 )
 def test_trainer_refuses_flags_that_would_do_something_else(flags, match):

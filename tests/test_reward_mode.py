@@ -121,3 +121,21 @@ def test_reward_mode_is_part_of_the_spec():
     again = gym.make(env.spec)
     assert again.unwrapped.config.reward_mode == "cross_entropy" and again.unwrapped.config.logit_scale == 3.0
     assert gym.make("GlimpseMNIST-v0").unwrapped.config.reward_mode == "terminal"
+
+
+def test_ram_refuses_the_cross_entropy_reward():
+    """RAM reads an episode's last reward as the terminal 1 / 0 payment: an env paying the cross-entropy would turn
+    its errors into 100 % and its REINFORCE into something else, so run_episodes refuses it (the terminal env runs)."""
+    import torch
+
+    from agents.networks import RAM, RAMConfig
+    from agents.rollout import run_episodes
+
+    for mode in ("terminal", "cross_entropy"):
+        envs = gym.make_vec("GlimpseMNIST-v0", num_envs=2, split="val", autoreset_mode="disabled", reward_mode=mode)
+        model = RAM(RAMConfig.from_env(envs))
+        if mode == "terminal":
+            assert set(run_episodes(model, envs, torch.arange(2)).reward.tolist()) <= {0.0, 1.0}
+        else:
+            with pytest.raises(ValueError, match="RAM needs the env's reward_mode='terminal'"):
+                run_episodes(model, envs, torch.arange(2))
