@@ -27,29 +27,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the clone's root, installed or not
 import ram_env  # noqa: E402, F401  (registers the ids)
-from agents.networks import eval_mode  # noqa: E402
 from agents.ram import RAMPolicy  # noqa: E402
-from agents.rollout import run_episodes  # noqa: E402
 from ram_env.rewards import terminal_reward  # noqa: E402
+from ram_train.evaluate import deterministic_logits  # noqa: E402
 
 
 @torch.no_grad()
 def probe(policy: RAMPolicy, split: str, thresholds: list[float], seed: int = 0) -> dict[str, object]:
     """The figures above for ``policy`` on all of ``split``."""
-    envs = gym.make_vec(policy.env_id, num_envs=100, device=policy.device, autoreset_mode="disabled",
-                        **{**policy.env_kwargs, "split": split, "reward_mode": "terminal"})
-    config, model = envs.config, policy.model
+    total = int(gym.make_vec(policy.env_id, num_envs=1, **{**policy.env_kwargs, "split": split}).num_images)
+    logits, config = deterministic_logits(policy, split, total, seed)  # ram-evaluate's open-set episodes
     if not config.open_set:
         raise SystemExit(f"{policy.env_id} with {policy.env_kwargs} is not an open-set task")
-    total, unknown = int(config.num_images), int(config.unknown_class)
-    chunks = []
-    with eval_mode(model):
-        for start in range(0, total, 100):  # as ram_train.evaluate.open_set_report: the same episodes
-            index = torch.arange(start, start + 100, device=policy.device).clamp_(max=total - 1)
-            episodes = run_episodes(model, envs, index, 1, deterministic=True, seed=seed + start,
-                                    generator=torch.Generator(device=policy.device).manual_seed(seed + start))
-            chunks.append(model.classifier(episodes.features[: min(100, total - start), -1]).cpu())
-    logits = torch.cat(chunks)
+    unknown = int(config.unknown_class)
     labels = torch.from_numpy(np.asarray(config.labels[:total])).long()
     unseen = torch.from_numpy(np.asarray(config.unseen[:total])).bool()
     known = labels != unknown

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -92,25 +93,31 @@ def open_set_metrics(
 
 
 @torch.no_grad()
-def open_set_report(policy: RAMPolicy, split: str, images: int, seed: int = 0) -> dict[str, float]:
-    """:func:`open_set_metrics` of ``policy``'s deterministic episodes (its mean path) on the first ``images`` images
-    of ``split``, seeded as :func:`agents.rollout.evaluate`'s deterministic episodes."""
+def deterministic_logits(policy: RAMPolicy, split: str, images: int, seed: int = 0) -> tuple[torch.Tensor, Any]:
+    """The classifier's logits after the last glimpse of ``policy``'s deterministic episodes (its mean path) on the
+    first ``images`` images of ``split`` under the terminal reward, seeded as :func:`agents.rollout.evaluate`'s
+    deterministic episodes, on the CPU; with the env's config (labels, open-set facts)."""
     kwargs = {**policy.env_kwargs, "split": split, "reward_mode": "terminal"}
     envs = gym.make_vec(policy.env_id, num_envs=max(1, min(100, images)), device=policy.device,
                         autoreset_mode="disabled", **kwargs)
-    config, n, model = envs.config, envs.num_envs, policy.model
-    if not config.open_set:
-        raise ValueError(f"{policy.env_id} with {policy.env_kwargs} is not an open-set task")
-    predictions = []
+    n, model, chunks = envs.num_envs, policy.model, []
     with eval_mode(model):
         for start in range(0, images, n):
             index = torch.arange(start, start + n, device=policy.device).clamp_(max=images - 1)
             episodes = run_episodes(model, envs, index, 1, deterministic=True, seed=seed + start,
                                     generator=torch.Generator(device=policy.device).manual_seed(seed + start))
-            logits = model.classifier(episodes.features[: min(n, images - start), -1])
-            predictions.append(logits.argmax(-1).cpu())
+            chunks.append(model.classifier(episodes.features[: min(n, images - start), -1]).cpu())
+    return torch.cat(chunks), envs.config
+
+
+def open_set_report(policy: RAMPolicy, split: str, images: int, seed: int = 0) -> dict[str, float]:
+    """:func:`open_set_metrics` of ``policy``'s deterministic episodes (its mean path) on the first ``images`` images
+    of ``split``, seeded as :func:`agents.rollout.evaluate`'s deterministic episodes."""
+    logits, config = deterministic_logits(policy, split, images, seed)
+    if not config.open_set:
+        raise ValueError(f"{policy.env_id} with {policy.env_kwargs} is not an open-set task")
     labels = torch.from_numpy(np.asarray(config.labels[:images]))
-    return open_set_metrics(torch.cat(predictions), labels, torch.from_numpy(config.unseen[:images]),
+    return open_set_metrics(logits.argmax(-1), labels, torch.from_numpy(config.unseen[:images]),
                             config.unknown_class)
 
 
