@@ -65,7 +65,7 @@ from ram_env.wrappers import (
     VecFlatDiscreteGlimpseActions,
     VecGlimpseStepObservation,
 )
-from ram_train.artifacts import hardware
+from ram_train.artifacts import hardware, write_json
 from ram_train.cli import parse
 
 ALGOS: dict[str, tuple[type[BaseAlgorithm], str]] = {
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_dir = Path(args.runs_dir) / f"{args.env}__{args.exp_name}-{args.algo}__{args.seed}__{int(time.time())}"
     run_dir.mkdir(parents=True, exist_ok=True)
     logger = configure(str(run_dir), ["csv", "tensorboard"])
-    write_json(run_dir / "args.json", {**asdict(args), "command": command})  # what --test-run reads back
+    write_json({**asdict(args), "command": command}, run_dir / "args.json")  # what --test-run reads back
     table = "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
     from torch.utils.tensorboard import SummaryWriter
 
@@ -486,15 +486,8 @@ def test(model: Any, args: Args) -> dict[str, Any]:
             "test_wall_clock_s": round(time.time() - start, 1)}
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """``data`` as JSON at ``path``, written to a temporary name and renamed."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
 def write_results(run_dir: Path, results: dict[str, Any]) -> None:
-    write_json(run_dir / "results.json", results)
+    write_json(results, run_dir / "results.json")
     print(f"results: {run_dir / 'results.json'}")
 
 
