@@ -15,12 +15,13 @@ gradients; this module is the thin glue a training script needs around it. Witho
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["Distributed", "setup"]
+__all__ = ["Distributed", "exit_process", "launched", "setup"]
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,37 @@ class Distributed:
         return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids,
                                                          find_unused_parameters=find_unused_parameters)
 
-    def close(self) -> None:
-        if self.enabled and dist.is_initialized():
-            dist.destroy_process_group()
+
+
+def launched() -> bool:
+    """Whether ``torchrun`` started this process as one of several (``WORLD_SIZE`` > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def exit_process(code: int | str | None = 0) -> None:
+    """End a ``torchrun`` process as ``sys.exit(code)`` would, but without finalizing Python; return if not launched.
+
+    Why: gloo runs each collective on a worker thread of its own, and that thread drops the collective's tensors
+    just after the caller has its result. When this comes after the interpreter began to finalize, the tensors'
+    Python objects need the GIL, Python ends the thread inside a C++ destructor, and the process aborts
+    ("terminate called without an active exception", SIGABRT): a finished run reported as failed. Joining the
+    threads would close the window, but ``destroy_process_group`` cannot: a ``DistributedDataParallel`` keeps
+    the group alive, even once deleted. So the process leaves the group, flushes what Python buffered and
+    ends with ``os._exit``, which finalizes nothing. Measured with the script of
+    ``tests/test_train_distributed.py`` (ranks that exit straight after 50 ``all_gather`` calls; torch 2.13, 2-core
+    CPU): 4 processes, 5 launches in 8 aborted by ``sys.exit``, 0 in 8 by this; 2 processes beside other work,
+    11 in 20 against 0 in 40. Callers close their own files first; a ``str`` code is printed to stderr and exits
+    with 1, as ``SystemExit`` does.
+    """
+    if not launched():
+        return
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 def setup(device: str) -> tuple[Distributed, torch.device]:
@@ -113,11 +142,11 @@ def setup(device: str) -> tuple[Distributed, torch.device]:
     ``device`` is the script's ``--device``: "auto" picks CUDA when available. Under torchrun each
     process takes GPU ``LOCAL_RANK`` (nccl); on CPU the processes use gloo.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
     wanted = "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
-    if world_size <= 1:
+    if not launched():
         return Distributed(device=torch.device(wanted)), torch.device(wanted)
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    world_size, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     target = torch.device(wanted)
     if target.type == "cuda":
         target = torch.device("cuda", local_rank)

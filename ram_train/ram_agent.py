@@ -70,7 +70,7 @@ from agents.rollout import check_terminal_reward
 from ram_env.config import DATA_SOURCE_KWARGS, TRAINING_ONLY_KWARGS
 from ram_train.artifacts import atomic_path, atomic_torch_save, hardware, save_glimpse_figures, write_json
 from ram_train.cli import parse
-from ram_train.distributed import setup
+from ram_train.distributed import exit_process, setup
 from ram_train.evaluate import open_set_report
 from ram_train.presets import DEFAULT_PRESET, PRESETS
 
@@ -617,9 +617,17 @@ def teacher_soft_targets(args: Args, envs: Any, num_train: int, device: torch.de
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Train as the command line (``argv``, default ``sys.argv[1:]``) says; see the module docstring."""
-    with contextlib.ExitStack() as held:  # the run folder's lock, released however the run ends
-        train(resolve_args(argv), argv, held)
+    """Train as the command line (``argv``, default ``sys.argv[1:]``) says; see the module docstring.
+
+    Under ``torchrun`` the process ends here, by :func:`~ram_train.distributed.exit_process` (gloo's threads).
+    """
+    try:
+        with contextlib.ExitStack() as held:  # the run folder's lock, released however the run ends
+            train(resolve_args(argv), argv, held)
+    except SystemExit as stop:  # a refusal, Ctrl-C or a non-finite loss: its message and exit status
+        exit_process(stop.code)
+        raise
+    exit_process(0)
 
 
 def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> None:
@@ -642,7 +650,6 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
         refusal = lock_run_dir(run_dir, held)
     refusal = ranks.broadcast(refusal)  # every rank stops, not only rank 0
     if refusal is not None:
-        ranks.close()
         raise SystemExit(refusal)
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -809,10 +816,11 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
     model.train()
     while step < total_steps:
         if not ranks.all_true(not stop.requested):  # Ctrl-C: stop between steps, every rank together
+            bar.close()
             if main_rank:
                 save_checkpoint()
-            bar.close()
-            ranks.close()
+                writer.close()
+                csv_file.close()
             raise SystemExit(f"stopped at step {step} of {total_steps}; saved {state_path}. Resume with: "
                              f"{resume_command(args)}")
         step_start = time.time()
@@ -839,7 +847,6 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
             if main_rank:
                 writer.close()
                 csv_file.close()
-            ranks.close()
             raise SystemExit(f"error: the loss is not finite at step {step + 1} (epoch {epoch + 1}): {terms}. "
                              f"Training stopped; the last good checkpoint is {state_path} (step "
                              f"{read_state(state_path)['step'] if state_path.exists() else 0}). "
@@ -894,7 +901,6 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
     bar.close()
     stop.restore()
     if not main_rank:  # rank 0 alone tests the best policy and writes the summary
-        ranks.close()
         return
     writer.flush()
 
@@ -935,7 +941,6 @@ def train(args: Args, argv: list[str] | None, held: contextlib.ExitStack) -> Non
           f"{100 * result['error_mc']:.2f} % MC ({args.test_samples} paths) on {summary['test_images']} images; "
           f"best val {describe_best(args, best_val)} at step {best_step}; {summary['wall_clock_s']:.0f} s")
     print(f"wrote {run_dir / 'test_results.json'}")
-    ranks.close()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from agents.ram import RAM, EpisodeObjective, RAMConfig
+from ram_train.distributed import exit_process
 
 
 def _free_port() -> int:
@@ -24,8 +25,8 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
 
     import ram_env  # noqa: F401
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
+    dist.init_process_group("gloo")
     torch.manual_seed(0)  # the same initial weights on both ranks (DDP also broadcasts rank 0's)
     torch.set_num_threads(1)
     envs = gym.make_vec("GlimpseMNIST-v0", num_envs=8, split="train", autoreset_mode="disabled", num_glimpses=3)
@@ -43,8 +44,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     dist.all_gather(gathered, flat)
     torch.save({"same": all(torch.equal(gathered[0], g) for g in gathered), "loss": float(losses["loss"])},
                f"{out}/rank{rank}.pt")
-    dist.barrier()  # neither rank tears gloo down while the other is still in a collective (seen once: SIGABRT)
-    dist.destroy_process_group()
+    exit_process()  # as the trainer ends: gloo's threads cannot abort an exiting interpreter (seen: SIGABRT)
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")

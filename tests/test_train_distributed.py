@@ -13,6 +13,7 @@ import pytest
 import torch.distributed as dist
 
 from agents.ram import RAMPolicy
+from ram_train.distributed import exit_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--preset", "mnist-2g", "--batch-size", "16", "--num-samples", "2", "--val-every", "3", "--val-images", "100",
@@ -52,3 +53,37 @@ def test_two_processes_train_the_random_location_control(tmp_path: Path) -> None
     run = torchrun(*TINY, "--random-locations", "--max-steps", "3", "--output-dir", str(tmp_path), "--name", "control")
     assert run.returncode == 0, run.stdout + run.stderr
     assert RAMPolicy.load(tmp_path / "control" / "best.pt", device="cpu").config.random_locations
+
+
+EXIT_STRAIGHT_AFTER_COLLECTIVES = """
+import torch, torch.distributed as dist
+from ram_train.distributed import exit_process
+dist.init_process_group("gloo")
+for _ in range(50):
+    tensor, gathered = torch.ones(3), [torch.zeros(3) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, tensor)
+    del tensor, gathered  # gloo's worker holds the last reference
+exit_process()
+"""
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_a_rank_that_exits_straight_after_collectives_exits_cleanly(tmp_path: Path) -> None:
+    """gloo's worker threads drop the last collective's tensors late; an interpreter already finalizing then
+    aborts ("terminate called without an active exception"): 5 launches in 8 of this script by sys.exit."""
+    script = tmp_path / "exit_after_collectives.py"
+    script.write_text(EXIT_STRAIGHT_AFTER_COLLECTIVES)
+    for _ in range(2):  # 4 processes exit each time
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4", str(script)]
+        run = subprocess.run(command, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_exit_process_exits_as_system_exit_would_under_torchrun_and_returns_otherwise(monkeypatch) -> None:
+    code = "from ram_train.distributed import exit_process; exit_process('stopped at step 3')"
+    command = [sys.executable, "-c", code]
+    run = subprocess.run(command, cwd=ROOT, env={**os.environ, "WORLD_SIZE": "2"}, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 1 and run.stderr == "stopped at step 3\n"
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert exit_process(0) is None  # one process: the caller goes on
