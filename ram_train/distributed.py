@@ -10,6 +10,7 @@ gradients; this module is the thin glue a training script needs around it. Witho
   (:meth:`Distributed.shard`), and seeds its env and location noise with its own stream
   (:meth:`Distributed.seed`), so ranks see different images and different paths.
 - Metrics are averaged over ranks (:meth:`Distributed.mean`); only rank 0 writes files.
+- A process ends by :func:`exit_process`, which leaves the group and exits without finalizing Python.
 """
 
 from __future__ import annotations
@@ -102,7 +103,6 @@ class Distributed:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids,
                                                          find_unused_parameters=find_unused_parameters)
-
 
 
 def launched() -> bool:

@@ -20,10 +20,11 @@ TINY = ["--preset", "mnist-2g", "--batch-size", "16", "--num-samples", "2", "--v
         "--val-samples", "2", "--test-images", "200", "--test-samples", "2", "--no-progress-bar", "--no-figures"]
 
 
-def torchrun(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(ROOT / "train" / "ram_agent.py"), *args]
-    return subprocess.run(command, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=240)
+def torchrun(*args: str, script: Path = ROOT / "train" / "ram_agent.py", processes: int = 2,
+             timeout: float = 240) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+               str(script), *args]
+    return subprocess.run(command, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
@@ -74,8 +75,7 @@ def test_a_rank_that_exits_straight_after_collectives_exits_cleanly(tmp_path: Pa
     script = tmp_path / "exit_after_collectives.py"
     script.write_text(EXIT_STRAIGHT_AFTER_COLLECTIVES)
     for _ in range(2):  # 4 processes exit each time
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4", str(script)]
-        run = subprocess.run(command, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=120)
+        run = torchrun(script=script, processes=4, timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr
 
 
